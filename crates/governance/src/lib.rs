@@ -1,0 +1,7 @@
+//! placeholder
+pub mod context;
+pub mod detector;
+pub mod kind;
+pub mod validators;
+pub use detector::{Detector, Entity};
+pub use kind::PiiKind;
