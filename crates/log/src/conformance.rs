@@ -1,0 +1,355 @@
+//! The conformance suite: every behaviour of the [`EventLog`] port, written once, run against
+//! each backend. A backend's test file calls [`conformance_tests!`] with an async expression that
+//! builds a fresh [`Fixture`]; each scenario becomes one `#[tokio::test]`.
+//!
+//! Scenarios use their own uniquely named topics and groups, so they also run against a shared
+//! broker. Where a backend legitimately differs (Kafka does not report offsets for acks=0), the
+//! difference is declared in [`Capabilities`] and checked, not skipped silently.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventline_model::topics::{Acks, Compression, TopicSpec};
+
+use crate::partitioner::partition_for_key;
+use crate::{EventLog, LogError, OffsetReset, ProduceRecord, Record};
+
+/// What a backend can and cannot do, declared by its test file.
+#[derive(Clone, Debug)]
+pub struct Capabilities {
+    /// Offsets are reported even for acks=0.
+    pub offsets_for_acks0: bool,
+    /// How long a group consumer may take to get its partitions after joining.
+    pub group_settle: Duration,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self { offsets_for_acks0: true, group_settle: Duration::from_secs(2) }
+    }
+}
+
+/// A log under test, plus whatever must live as long as it (a temporary directory, a broker).
+pub struct Fixture {
+    pub log: Arc<dyn EventLog>,
+    pub caps: Capabilities,
+    pub guard: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture").field("backend", &self.log.backend()).field("caps", &self.caps).finish()
+    }
+}
+
+fn unique(name: &str) -> String {
+    format!("conf.{name}.{:08x}", rand::random::<u32>())
+}
+
+async fn topic(log: &dyn EventLog, name: &str, partitions: u32) -> String {
+    let t = unique(name);
+    let mut spec = TopicSpec::new(&t);
+    spec.partitions = partitions;
+    log.create_topic(&spec).await.expect("create topic");
+    t
+}
+
+fn rec(key: Option<&str>, value: &str) -> ProduceRecord {
+    ProduceRecord::new(key.map(|k| Bytes::copy_from_slice(k.as_bytes())), Bytes::copy_from_slice(value.as_bytes()))
+}
+
+/// Reads a whole partition.
+async fn read_all(log: &dyn EventLog, topic: &str, partition: u32) -> Vec<Record> {
+    let (start, end) = log.watermarks(topic, partition).await.unwrap();
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let batch = log.fetch(topic, partition, at, 1000).await.unwrap();
+        assert!(!batch.is_empty(), "fetch at {at} < end {end} returned nothing");
+        at = batch.last().unwrap().offset + 1;
+        out.extend(batch);
+    }
+    out
+}
+
+pub async fn topic_admin(f: Fixture) {
+    let log = &*f.log;
+    let t = unique("admin");
+    let mut spec = TopicSpec::new(&t);
+    spec.partitions = 4;
+    spec.compression = Compression::Lz4;
+    log.create_topic(&spec).await.unwrap();
+    let listed = log.list_topics().await.unwrap();
+    assert!(listed.iter().any(|d| d.spec.name == t), "created topic is listed");
+    let d = log.describe_topic(&t).await.unwrap();
+    assert_eq!(d.partitions.len(), 4);
+    assert!(d.partitions.iter().all(|p| p.start_offset == 0 && p.end_offset == 0));
+    assert!(matches!(log.create_topic(&spec).await, Err(LogError::TopicExists(_))));
+    assert!(!log.ensure_topic(&spec).await.unwrap(), "ensure on an existing topic creates nothing");
+    log.delete_topic(&t).await.unwrap();
+    assert!(matches!(log.describe_topic(&t).await, Err(LogError::UnknownTopic(_))));
+    assert!(matches!(log.delete_topic(&t).await, Err(LogError::UnknownTopic(_))));
+    let mut bad = TopicSpec::new("bad/name");
+    bad.partitions = 1;
+    assert!(matches!(log.create_topic(&bad).await, Err(LogError::InvalidTopic(_))));
+}
+
+pub async fn produce_positions_follow_input_order(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "order", 3).await;
+    let records: Vec<_> = (0..300).map(|i| rec(Some(&format!("user-{}", i % 17)), &format!("{{\"n\":{i}}}"))).collect();
+    let pos = log.produce(&t, records.clone(), Acks::All).await.unwrap();
+    assert_eq!(pos.len(), 300);
+    let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+    for (i, p) in pos.iter().enumerate() {
+        let key = format!("user-{}", i % 17);
+        assert_eq!(p.partition, partition_for_key(key.as_bytes(), 3), "key {key} lands on Kafka's murmur2 partition");
+        let want = next.entry(p.partition).or_insert(0);
+        assert_eq!(p.offset, Some(*want), "record {i}: offsets are dense and in input order per partition");
+        *want += 1;
+    }
+    for (p, n) in next {
+        assert_eq!(log.watermarks(&t, p).await.unwrap(), (0, n));
+    }
+}
+
+pub async fn records_round_trip_byte_for_byte(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "bytes", 1).await;
+    let odd = Bytes::from_static(&[0, 159, 146, 150, 255, b'\n']);
+    let input = vec![
+        ProduceRecord::new(Some("k1"), "{\"a\":1}")
+            .with_header("traceparent", "00-abc-def-01")
+            .with_timestamp(1_700_000_000_123),
+        ProduceRecord { key: None, value: Some(odd.clone()), ..Default::default() },
+        ProduceRecord { key: Some(Bytes::from_static(b"tomb")), value: None, ..Default::default() },
+    ];
+    log.produce(&t, input.clone(), Acks::All).await.unwrap();
+    let out = read_all(log, &t, 0).await;
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0].key.as_deref(), Some(&b"k1"[..]));
+    assert_eq!(out[0].value_str(), Some("{\"a\":1}"));
+    assert_eq!(out[0].header("traceparent"), Some(&b"00-abc-def-01"[..]));
+    assert_eq!(out[0].timestamp, 1_700_000_000_123);
+    assert_eq!(out[1].value.as_ref(), Some(&odd));
+    assert_eq!(out[1].key, None);
+    assert_eq!(out[2].value, None, "null values (tombstones) stay null");
+    assert!(out.iter().enumerate().all(|(i, r)| r.offset == i as u64 && &*r.topic == t && r.partition == 0));
+}
+
+pub async fn null_keys_spread_over_partitions(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "rr", 3).await;
+    let pos = log.produce(&t, (0..30).map(|i| rec(None, &i.to_string())).collect(), Acks::Leader).await.unwrap();
+    let used: BTreeSet<u32> = pos.iter().map(|p| p.partition).collect();
+    assert_eq!(used.len(), 3, "keyless records use every partition");
+}
+
+pub async fn every_acks_level_is_readable(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "acks", 1).await;
+    for (i, acks) in [Acks::None, Acks::Leader, Acks::All].into_iter().enumerate() {
+        let pos = log.produce(&t, vec![rec(Some("k"), &format!("v{i}"))], acks).await.unwrap();
+        if acks != Acks::None || f.caps.offsets_for_acks0 {
+            assert_eq!(pos[0].offset, Some(i as u64), "acks={acks}");
+        }
+    }
+    let mut values = Vec::new();
+    for _ in 0..50 {
+        values = read_all(log, &t, 0).await.iter().map(|r| r.value_str().unwrap().to_owned()).collect();
+        if values.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(values, ["v0", "v1", "v2"]);
+}
+
+pub async fn fetch_from_any_offset(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "fetch", 1).await;
+    for chunk in 0..10 {
+        let batch = (0..100).map(|i| rec(Some("k"), &format!("{}", chunk * 100 + i))).collect();
+        log.produce(&t, batch, Acks::Leader).await.unwrap();
+    }
+    for start in [0u64, 1, 99, 100, 555, 999] {
+        let got = log.fetch(&t, 0, start, 7).await.unwrap();
+        assert!(!got.is_empty() && got.len() <= 7);
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.offset, start + i as u64);
+            assert_eq!(r.value_str().unwrap(), (start + i as u64).to_string());
+        }
+    }
+    assert!(log.fetch(&t, 0, 1000, 10).await.unwrap().is_empty(), "fetch at the end returns nothing");
+    assert!(matches!(log.fetch(&t, 0, 5000, 10).await, Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(log.fetch(&t, 7, 0, 10).await, Err(LogError::UnknownPartition { .. })));
+}
+
+pub async fn offsets_by_timestamp(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "time", 1).await;
+    let base = 1_700_000_000_000i64;
+    let records = (0..50).map(|i| rec(Some("k"), &i.to_string()).with_timestamp(base + i * 1000)).collect();
+    log.produce(&t, records, Acks::All).await.unwrap();
+    assert_eq!(log.offset_for_time(&t, 0, base - 5).await.unwrap(), 0);
+    assert_eq!(log.offset_for_time(&t, 0, base + 10_500).await.unwrap(), 11);
+    assert_eq!(log.offset_for_time(&t, 0, base + 20_000).await.unwrap(), 20);
+    assert_eq!(log.offset_for_time(&t, 0, base + 999_999).await.unwrap(), 50, "past the last record: the end offset");
+}
+
+pub async fn every_codec_round_trips(f: Fixture) {
+    let log = &*f.log;
+    for c in Compression::ALL {
+        let t = unique(&format!("codec-{c}"));
+        let mut spec = TopicSpec::new(&t);
+        spec.partitions = 1;
+        spec.compression = c;
+        log.create_topic(&spec).await.unwrap();
+        let values: Vec<String> =
+            (0..200).map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50))).collect();
+        log.produce(&t, values.iter().map(|v| rec(Some("k"), v)).collect(), Acks::All).await.unwrap();
+        let got: Vec<String> = read_all(log, &t, 0).await.iter().map(|r| r.value_str().unwrap().to_owned()).collect();
+        assert_eq!(got, values, "codec {c}");
+    }
+}
+
+async fn poll_until(c: &mut Box<dyn crate::GroupConsumer>, want: usize, within: Duration) -> Vec<Record> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < want && tokio::time::Instant::now() < deadline {
+        out.extend(c.poll(want - out.len(), Duration::from_millis(200)).await.unwrap());
+    }
+    out
+}
+
+pub async fn group_commit_and_resume_without_gaps_or_repeats(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "resume", 3).await;
+    let group = unique("g-resume");
+    log.produce(&t, (0..120).map(|i| rec(Some(&format!("k{i}")), &i.to_string())).collect(), Acks::All).await.unwrap();
+    let mut c = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let first = poll_until(&mut c, 50, f.caps.group_settle * 5).await;
+    assert!(first.len() >= 50);
+    c.commit().await.unwrap();
+    c.close().await.unwrap();
+    let mut c = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let rest = poll_until(&mut c, 120 - first.len(), f.caps.group_settle * 5).await;
+    let mut seen: Vec<String> = first.iter().chain(&rest).map(|r| r.value_str().unwrap().to_owned()).collect();
+    seen.sort_by_key(|v| v.parse::<u32>().unwrap());
+    let want: Vec<String> = (0..120).map(|i| i.to_string()).collect();
+    assert_eq!(seen, want, "every record exactly once across commit and rejoin");
+    c.commit().await.unwrap();
+    let lag = log.group_lag(&group).await.unwrap();
+    assert_eq!(lag.iter().filter(|l| l.topic == t).map(|l| l.lag).sum::<u64>(), 0);
+    c.close().await.unwrap();
+}
+
+pub async fn group_members_share_partitions(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "share", 4).await;
+    let group = unique("g-share");
+    let topics = vec![t.clone()];
+    let mut a = log.subscribe(&group, &topics, OffsetReset::Earliest).await.unwrap();
+    let mut b = log.subscribe(&group, &topics, OffsetReset::Earliest).await.unwrap();
+    log.produce(&t, (0..200).map(|i| rec(Some(&format!("k{i}")), &i.to_string())).collect(), Acks::All).await.unwrap();
+    let deadline = tokio::time::Instant::now() + f.caps.group_settle * 5;
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    while ra.len() + rb.len() < 200 && tokio::time::Instant::now() < deadline {
+        ra.extend(a.poll(100, Duration::from_millis(100)).await.unwrap());
+        rb.extend(b.poll(100, Duration::from_millis(100)).await.unwrap());
+    }
+    let pa: BTreeSet<u32> = ra.iter().map(|r| r.partition).collect();
+    let pb: BTreeSet<u32> = rb.iter().map(|r| r.partition).collect();
+    assert!(pa.is_disjoint(&pb), "a partition is owned by one member: {pa:?} / {pb:?}");
+    assert!(!ra.is_empty() && !rb.is_empty(), "both members got work");
+    assert_eq!(ra.len() + rb.len(), 200);
+    a.commit().await.unwrap();
+    b.commit().await.unwrap();
+    b.close().await.unwrap();
+    // The remaining member takes over every partition.
+    log.produce(&t, (0..40).map(|i| rec(Some(&format!("k{i}")), "late")).collect(), Acks::All).await.unwrap();
+    let late = poll_until(&mut a, 40, f.caps.group_settle * 5).await;
+    assert_eq!(late.len(), 40);
+    assert_eq!(a.assignment().len(), 4);
+    a.close().await.unwrap();
+}
+
+pub async fn seek_rewinds(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "seek", 1).await;
+    let group = unique("g-seek");
+    log.produce(&t, (0..10).map(|i| rec(Some("k"), &i.to_string())).collect(), Acks::All).await.unwrap();
+    let mut c = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    assert_eq!(poll_until(&mut c, 10, f.caps.group_settle * 5).await.len(), 10);
+    c.seek(&t, 0, 4).await.unwrap();
+    let again = poll_until(&mut c, 6, f.caps.group_settle * 5).await;
+    assert_eq!(again.first().map(|r| r.offset), Some(4));
+    assert_eq!(again.len(), 6);
+    c.close().await.unwrap();
+}
+
+pub async fn lag_counts_uncommitted_records(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "lag", 2).await;
+    let group = unique("g-lag");
+    log.produce(&t, (0..30).map(|i| rec(Some(&format!("k{i}")), "x")).collect(), Acks::All).await.unwrap();
+    let mut c = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let got = poll_until(&mut c, 30, f.caps.group_settle * 5).await;
+    assert_eq!(got.len(), 30);
+    c.commit().await.unwrap();
+    log.produce(&t, (0..12).map(|i| rec(Some(&format!("k{i}")), "y")).collect(), Acks::All).await.unwrap();
+    let lag = log.group_lag(&group).await.unwrap();
+    let mine: Vec<_> = lag.iter().filter(|l| l.topic == t).collect();
+    assert_eq!(mine.len(), 2, "one row per partition");
+    assert_eq!(mine.iter().map(|l| l.lag).sum::<u64>(), 12);
+    assert!(log.list_groups().await.unwrap().contains(&group));
+    c.close().await.unwrap();
+}
+
+pub async fn latest_reset_skips_history(f: Fixture) {
+    let log = &*f.log;
+    let t = topic(log, "latest", 1).await;
+    log.produce(&t, vec![rec(Some("k"), "old")], Acks::All).await.unwrap();
+    let mut c = log.subscribe(&unique("g-latest"), std::slice::from_ref(&t), OffsetReset::Latest).await.unwrap();
+    // Let the member settle on its assignment before the new record.
+    let _ = c.poll(10, f.caps.group_settle).await.unwrap();
+    log.produce(&t, vec![rec(Some("k"), "new")], Acks::All).await.unwrap();
+    let got = poll_until(&mut c, 1, f.caps.group_settle * 5).await;
+    assert_eq!(got.iter().map(|r| r.value_str().unwrap()).collect::<Vec<_>>(), ["new"]);
+    c.close().await.unwrap();
+}
+
+pub async fn bad_requests_are_refused(f: Fixture) {
+    let log = &*f.log;
+    let missing = unique("missing");
+    assert!(matches!(log.produce(&missing, vec![rec(None, "x")], Acks::All).await, Err(LogError::UnknownTopic(_))));
+    let t = topic(log, "big", 1).await;
+    let huge = ProduceRecord { value: Some(Bytes::from(vec![b'x'; 8 << 20])), ..Default::default() };
+    assert!(log.produce(&t, vec![huge], Acks::All).await.is_err(), "an 8 MiB record is refused");
+    assert_eq!(log.watermarks(&t, 0).await.unwrap(), (0, 0), "nothing half-written");
+    assert!(log.subscribe("bad group!", std::slice::from_ref(&t), OffsetReset::Earliest).await.is_err());
+}
+
+/// Generates one `#[tokio::test]` per scenario. `$make` is an async expression yielding a [`Fixture`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            topic_admin, produce_positions_follow_input_order, records_round_trip_byte_for_byte,
+            null_keys_spread_over_partitions, every_acks_level_is_readable, fetch_from_any_offset,
+            offsets_by_timestamp, every_codec_round_trips, group_commit_and_resume_without_gaps_or_repeats,
+            group_members_share_partitions, seek_rewinds, lag_counts_uncommitted_records,
+            latest_reset_skips_history, bad_requests_are_refused);
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::$name($make.await).await;
+            }
+        )*
+    };
+}
