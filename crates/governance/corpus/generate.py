@@ -446,6 +446,103 @@ PLAIN = [
 ]
 
 
+# Hand-written messages (markup: [[TYPE|value]] is a labelled entity, everything else is not).
+HANDWRITTEN = [
+    "hey, it's Dana. new cell is [[PHONE|415 555 2671]], old one is dead",
+    "SSN#[[SSN|219-09-9999]] on the W-9, please file it",
+    "card:[[CREDIT_CARD|4532015112830366]] exp 09/27 cvv on back",
+    "IBAN: [[IBAN|FR14 2004 1010 0505 0001 3M02 606]] (BNP)",
+    "Ring me on [[PHONE|+1 (415) 555-2671]] tomorrow",
+    "Toll-free: [[PHONE|1-800-275-2273]]",
+    "my number's [[PHONE|07700 900123]], text anytime",
+    "DNS is [[IP_ADDRESS|8.8.8.8]] and gateway [[IP_ADDRESS|192.168.0.1]]",
+    "health check on [[IP_ADDRESS|127.0.0.1]]:8080 failed",
+    "Build 4.18.0.305 deployed to prod",
+    "kernel 5.15.0.91 rolled back",
+    "Amex [[CREDIT_CARD|3714 496353 98431]] please",
+    "Mastercard [[CREDIT_CARD|5555-5555-5555-4444]] expired",
+    "new MC 2-series [[CREDIT_CARD|2223000048400011]]",
+    "JCB card [[CREDIT_CARD|3566 0020 2036 0505]]",
+    "Diners [[CREDIT_CARD|3056 930902 5904]]",
+    "Discover card [[CREDIT_CARD|6011 1111 1111 1117]] declined",
+    "UnionPay [[CREDIT_CARD|6200 0000 0000 0005]]",
+    "Please do not store 4111 1111 1111 1112 — it's a typo",
+    "Order 1234567890123456 shipped",
+    "Your confirmation number is 8842 1130 5567",
+    "Tracking: 9400 1000 0000 0000 0000 00",
+    "Transaction ID 20240315123456789012",
+    "paid $12,345.67 on 03/15/2024 at 14:32",
+    "amount €1.234,56 debited 2024-03-15",
+    "the ratio was 3.14159 and pi is not PII",
+    "ISBN-13: 978-0-306-40615-7",
+    "ISBN 0-306-40615-2 paperback",
+    "IBAN GB82 WEST 1234 5698 7654 31 is wrong, the right one is [[IBAN|GB82 WEST 1234 5698 7654 32]]",
+    "Überweisung an [[IBAN|DE89370400440532013000]] ist erledigt ✔",
+    "Mi IBAN: [[IBAN|ES91 2100 0418 4502 0005 1332]]",
+    "IT IBAN [[IBAN|IT60X0542811101000000123456]]",
+    "NL: [[IBAN|NL91ABNA0417164300]]",
+    "Contact: [[EMAIL|jane.doe+billing@example.com]] / [[PHONE|(212) 555-0199]]",
+    "email me at [[EMAIL|o'brien.k@mail.example.ie]]",
+    "Reply to [[EMAIL|FINANCE@CORP.EXAMPLE.COM]]",
+    "Schreiben Sie an [[EMAIL|jürgen.weiß@beispiel.de]]",
+    "the file is avatar@3x.jpg",
+    "ping me @john_doe on slack",
+    "user at example dot com (spam-safe)",
+    "SSN: [[SSN|123 45 6789]]",
+    "ss number 000-00-0000 is a placeholder",
+    "invalid ssn 666-45-6789",
+    "ITIN 912-70-1234 is not an SSN",
+    "date 123-45-0000 malformed",
+    "My social security no. is [[SSN|536-22-8726]]",
+    "Appointment 2024-05-06 10:30, room 4.12",
+    "Version 2.4.1 released; upgrade from 2.3.9",
+    "Server [[IP_ADDRESS|2606:4700:4700::1111]] is Cloudflare DNS",
+    "loopback [[IP_ADDRESS|::1]] only",
+    "MAC 3C:22:FB:90:11:7E is not an IP",
+    "Time 23:59:59 UTC",
+    "call [[PHONE|+49 89 12345678]] (Munich office)",
+    "Tel.: [[PHONE|+33 1 42 68 53 00]]",
+    "WhatsApp [[PHONE|+34 612 345 678]]",
+    "phone [[PHONE|+81 3 1234 5678]], email [[EMAIL|tanaka@example.jp]]",
+    "電話番号は [[PHONE|+81 90 1234 5678]] です",
+    "客户电话 [[PHONE|+86 138 0013 8000]]",
+    "Population 8 336 817 in 2023",
+    "Invoice INV-2024-000123 total 1 250,00 €",
+    "Part no. 4111-1111-11 in stock",
+    "zip 94105-1234, CA",
+    "coordinates 37.7749, -122.4194",
+    "lat/long 48.8566 2.3522",
+    "card ending 4242",
+    "last four 1111",
+    "card [[CREDIT_CARD|4000 0566 5566 5556]] is the debit one",
+    "wire to [[IBAN|CH9300762011623852957]] ref. 778812",
+    "SWIFT DEUTDEFF, IBAN [[IBAN|DE75 5121 0800 1245 1261 99]]",
+    "bad IBAN CH9300762011623852958",
+    "ip 256.1.1.1 is invalid",
+    "range 10.0.0.0/8 is private, host [[IP_ADDRESS|10.1.2.3]]",
+    "OID 1.3.6.1.4.1.311 registered",
+    "fax [[PHONE|+44 20 7946 0958]]",
+    "Call us: [[PHONE|020 7946 0958]]",
+    "Teléfono [[PHONE|+52 55 1234 5678]]",
+    "Mobil: [[PHONE|+49 151 23456789]]",
+]
+
+
+def render_markup(line):
+    text, ents, i = "", [], 0
+    while i < len(line):
+        if line.startswith("[[", i):
+            j = line.index("]]", i)
+            kind, value = line[i + 2:j].split("|", 1)
+            ents.append({"type": kind, "start": len(text), "end": len(text) + len(value)})
+            text += value
+            i = j + 2
+        else:
+            text += line[i]
+            i += 1
+    return {"text": text, "entities": ents}
+
+
 def render(template):
     text = ""
     ents = []
@@ -477,6 +574,8 @@ def main():
     for t in TEMPLATES:
         for _ in range(6):
             lines.append(render(t))
+    for h in HANDWRITTEN:
+        lines.append(render_markup(h))
     for p in PLAIN:
         lines.append({"text": p, "entities": []})
     R.shuffle(lines)

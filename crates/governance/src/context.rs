@@ -111,6 +111,8 @@ const KEYWORDS: &[Keyword] = &[
     kw("version", N, false),
     kw("build", N, false),
     kw("firmware", N, false),
+    kw("kernel", N, false),
+    kw("patch", N, false),
     kw("release", N, true),
     kw("install", N, true),
     kw("upgrade", N, true),
@@ -173,13 +175,18 @@ fn is_word_byte_after(text: &str, at: usize) -> bool {
 
 /// The cue that applies to a candidate of `kind` starting at byte `start`: the nearest preceding
 /// keyword within the window that is either negative or positive for `kind`.
-pub(crate) fn cue_for(hits: &[Hit], kind: PiiKind, start: usize, prefix_hash: bool) -> Option<Cue> {
-    if prefix_hash {
-        return Some(Cue::Negative);
-    }
-    hits.iter()
+///
+/// `hash_at` is the byte position of a `#` written just before the candidate (`#4411...`): a number
+/// tag marks an identifier unless a positive keyword is glued to it (`SSN#123-45-6789`).
+pub(crate) fn cue_for(hits: &[Hit], kind: PiiKind, start: usize, hash_at: Option<usize>) -> Option<Cue> {
+    let nearest = hits
+        .iter()
         .rev()
         .filter(|h| h.end <= start && start - h.end <= WINDOW)
-        .find(|h| matches!(h.cue, Cue::Negative) || h.cue == Cue::Positive(kind))
-        .map(|h| h.cue)
+        .find(|h| matches!(h.cue, Cue::Negative) || h.cue == Cue::Positive(kind));
+    match (hash_at, nearest) {
+        (Some(at), Some(h)) if h.end == at && h.cue == Cue::Positive(kind) => Some(h.cue),
+        (Some(_), _) => Some(Cue::Negative),
+        (None, h) => h.map(|h| h.cue),
+    }
 }

@@ -67,7 +67,7 @@ fn compiled() -> Arc<Compiled> {
     COMPILED
         .get_or_init(|| {
             let email = Regex::new(
-                r"[\p{L}\p{N}._%+\-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+[A-Za-z]{2,24}",
+                r"[\p{L}\p{N}._%+\-']+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+[A-Za-z]{2,24}",
             )
             .unwrap_or_else(|e| panic!("e-mail pattern compiles: {e}"));
             let ipv6 = Regex::new(
@@ -215,11 +215,12 @@ impl<'a> Scan<'a> {
     fn cue(&mut self, kind: PiiKind, start: usize) -> Option<Cue> {
         let text = self.text;
         let hits = self.hits.get_or_insert_with(|| self.ctx.hits(text));
-        let hash = char_before(text, start) == Some('#')
-            || (char_before(text, start) == Some(' ')
-                && start >= 1
-                && char_before(text, start - 1) == Some('#'));
-        cue_for(hits, kind, start, hash)
+        let hash_at = match char_before(text, start) {
+            Some('#') => Some(start - 1),
+            Some(' ') if char_before(text, start - 1) == Some('#') => Some(start - 2),
+            _ => None,
+        };
+        cue_for(hits, kind, start, hash_at)
     }
 
     fn push_scored(&mut self, kind: PiiKind, start: usize, end: usize, base: f32) -> bool {
@@ -245,7 +246,7 @@ impl<'a> Scan<'a> {
         for m in re.find_iter(text) {
             let s = m.as_str();
             let Some(at) = s.rfind('@') else { continue };
-            let lead = s[..at].len() - s[..at].trim_start_matches(['.', '-', '+', '%']).len();
+            let lead = s[..at].len() - s[..at].trim_start_matches(['.', '-', '+', '%', '\'']).len();
             let (local, domain) = (&s[lead..at], &s[at + 1..]);
             if local.is_empty() || local.len() > 64 || local.ends_with('.') || local.contains("..") {
                 continue;
@@ -346,7 +347,7 @@ impl<'a> Scan<'a> {
                 i += 1;
                 continue;
             }
-            let end = parse_token(bytes, i, &mut groups);
+            let mut end = parse_token(bytes, i, &mut groups);
             if groups.is_empty() {
                 i += 1;
                 continue;
@@ -364,7 +365,16 @@ impl<'a> Scan<'a> {
                 Some('-' | '_') => char_after(text, end + 1).is_some_and(is_word_char),
                 _ => false,
             };
-            if !attached_before && !attached_after {
+            // A CIDR block (10.0.0.0/8) names a network, not a host.
+            let cidr = bytes.get(end) == Some(&b'/')
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_digit)
+                && groups.iter().any(|g| g.sep == b'.');
+            if cidr {
+                while end < n && (bytes[end] == b'/' || bytes[end].is_ascii_digit()) {
+                    end += 1;
+                }
+            }
+            if !attached_before && !attached_after && !cidr {
                 self.classify_token(&groups);
             }
             i = end.max(i + 1);
