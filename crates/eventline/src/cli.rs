@@ -1,0 +1,289 @@
+//! The command line: every command of the contract, with help that teaches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use eventline_model::topics::{Acks, Compression};
+
+use crate::config::Backend;
+
+const ABOUT: &str = "eventline — the event-streaming backbone for AI-agent platforms.
+
+Six topics carry every user and conversation change (CDC), agent execution, compliance alert
+and external feed; consumers build analytics, a tamper-evident audit trail, notifications and
+a Parquet data lake. The embedded log needs nothing installed; --backend kafka uses a Kafka cluster.";
+
+const EXAMPLES: &str = "Examples:
+  eventline topics list
+  eventline schema agent.executions
+  echo '{\"symbol\":\"AAPL\",\"price\":227.5,\"currency\":\"USD\"}' | eventline produce external.market.data --stamp
+  eventline consume external.market.data --from-beginning --max 10
+  eventline consume agent.executions --group analytics --follow
+  echo '{\"text\":\"my SSN is 123-45-6789\"}' | eventline pii scan --redact
+  eventline bench log --json";
+
+#[derive(Debug, Parser)]
+#[command(name = "eventline", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the log, the database, the lake and admin.key live.
+    #[arg(long, global = true, env = "EVENTLINE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file (see eventline.example.toml for every key).
+    #[arg(long, global = true, env = "EVENTLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log backend.
+    #[arg(long, global = true, env = "EVENTLINE_BACKEND", value_enum)]
+    pub backend: Option<Backend>,
+    /// Kafka bootstrap servers for --backend kafka.
+    #[arg(long, global = true, env = "EVENTLINE_KAFKA_BROKERS", value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole platform: gateway on 127.0.0.1:8000, agents, governance, CDC, consumers, metrics.
+    Up(UpArgs),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Append JSON lines from stdin to a topic; prints {"partition":P,"offset":O} per record as it is acknowledged.
+    Produce(ProduceArgs),
+    /// Print a topic's events as JSON lines.
+    Consume(ConsumeArgs),
+    /// Print the JSON Schema of a built-in topic.
+    Schema {
+        /// One of the six built-in topics.
+        topic: String,
+    },
+    /// Check and query the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// PII detection and redaction.
+    #[command(subcommand)]
+    Pii(PiiCommand),
+    /// Change data capture from SQLite or PostgreSQL.
+    #[command(subcommand)]
+    Cdc(CdcCommand),
+    /// Send realistic traffic through a running gateway.
+    Demo(DemoArgs),
+    /// Benchmarks; with --json the last line is one JSON object of the figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// PostgreSQL instead of the embedded SQLite, e.g. postgres://user@127.0.0.1/eventline.
+    #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// All topics with their partitions, retention, compression and record counts.
+    List {
+        /// One JSON object per topic instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A topic's settings and per-partition offsets.
+    Describe {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a topic (defaults from the configuration: 3 partitions, 7 days, no compression).
+    Create(CreateTopicArgs),
+    /// Delete a topic and all its records.
+    Delete {
+        name: String,
+        /// Required to delete one of the six built-in topics.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTopicArgs {
+    /// ASCII letters, digits, '.', '_' and '-'; at most 249 characters.
+    pub name: String,
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// How long records are kept, e.g. 7d, 36h, or "forever".
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// Per-partition size cap in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub retention_bytes: Option<u64>,
+    #[arg(long, value_parser = parse_compression)]
+    pub compression: Option<Compression>,
+    /// Default acks for producers that do not choose: 0, 1 or all.
+    #[arg(long, value_parser = parse_acks)]
+    pub acks: Option<Acks>,
+    /// JSON pointer to the key inside each event, used when `produce` gets no --key (e.g. /order_id).
+    #[arg(long, value_name = "POINTER")]
+    pub key_field: Option<String>,
+}
+
+fn parse_compression(s: &str) -> Result<Compression, String> {
+    s.parse()
+}
+
+fn parse_acks(s: &str) -> Result<Acks, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    pub topic: String,
+    /// Key for every record (default: the topic's key field, e.g. /data/UserId for db.changes.users).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Acknowledgement level: 0, 1 (written to the OS) or all (fsynced). Default: the topic's.
+    #[arg(long, value_parser = parse_acks)]
+    pub acks: Option<Acks>,
+    /// Write every record to this partition instead of hashing the key.
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// A record header NAME=VALUE (repeatable).
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+    /// Add `_metadata` (UUID v7 id, now, producer) and `timestamp` to events that lack them.
+    #[arg(long)]
+    pub stamp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Consume as a member of this group: start at its committed offsets and commit as you go.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Start at the oldest record (the default without --group).
+    #[arg(long, conflicts_with_all = ["offset", "since"])]
+    pub from_beginning: bool,
+    /// Start at this offset on every partition (or on --partition).
+    #[arg(long, conflicts_with = "since")]
+    pub offset: Option<u64>,
+    /// Start at the first record at or after TIME: RFC 3339 (2026-11-27T10:00:00Z) or an age (15m, 2h).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only this partition.
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// Stop after N records.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+    /// Keep waiting for new records (Ctrl-C to stop).
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain: exit 0 when intact, non-zero with the first bad record.
+    Verify,
+    /// Audit records as JSON lines.
+    Query {
+        #[arg(long)]
+        entity: Option<String>,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PiiCommand {
+    /// Read {"text": ...} lines on stdin; print {"entities": [...], "redacted": ...} per line.
+    Scan {
+        /// Also print the text with every finding replaced by a typed mask.
+        #[arg(long)]
+        redact: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CdcCommand {
+    /// Capture changes of Users and conversations into the log.
+    Run {
+        #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
+        database: Option<String>,
+    },
+    /// Capture position, lag and slot health.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub url: String,
+    /// Requests per second.
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+    #[arg(long, default_value = "30s")]
+    pub duration: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The log: produce and consume throughput, acks=all latency, peak memory.
+    Log(BenchLogArgs),
+    /// End to end: gateway → log → consumers.
+    Pipeline {
+        #[arg(long)]
+        json: bool,
+    },
+    /// CDC: commit-to-event latency and bulk throughput, SQLite and PostgreSQL.
+    Cdc {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLogArgs {
+    /// Records to produce and consume in the throughput phases.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub records: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 300)]
+    pub record_bytes: usize,
+    /// Distinct keys (users).
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u32,
+    #[arg(long, default_value_t = 3)]
+    pub partitions: u32,
+    /// Records per produce call in the throughput phase.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Pace of the acks=all latency phase, records per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u32,
+    /// Length of the latency phase.
+    #[arg(long, default_value = "10s")]
+    pub latency_duration: String,
+    /// Where the benchmark's log lives (default: a fresh directory under the data dir, removed after).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Print one JSON object of the figures as the last line.
+    #[arg(long)]
+    pub json: bool,
+}

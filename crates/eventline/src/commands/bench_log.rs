@@ -1,0 +1,294 @@
+//! `eventline bench log`: throughput, paced acks=all latency, memory and crash-recovery time of
+//! the log, on records of `--record-bytes` with keys over `--keys` users.
+//!
+//! Latency is measured from each record's *intended* send time on a fixed schedule, not from
+//! when it was actually sent, so a stall shows up in every record it delayed (no coordinated
+//! omission).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog, ProduceRecord};
+use eventline_model::topics::{Acks, TopicSpec};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use serde_json::json;
+
+use crate::Exit;
+use crate::cli::BenchLogArgs;
+use crate::config::{Backend, Config};
+
+const TOPIC: &str = "bench.log";
+
+struct Workload {
+    keys: Vec<Bytes>,
+    values: Vec<Bytes>,
+}
+
+impl Workload {
+    fn new(keys: u32, record_bytes: usize) -> Self {
+        let keys = (0..keys).map(|i| Bytes::from(format!("user-{i:06}"))).collect();
+        let values = (0..64)
+            .map(|i| {
+                let head = format!("{{\"execution_id\":\"exec-{i:08}\",\"agent_id\":\"card_agent\",\"pad\":\"");
+                let tail = "\"}";
+                let pad = record_bytes.saturating_sub(head.len() + tail.len());
+                Bytes::from(format!("{head}{}{tail}", "x".repeat(pad)))
+            })
+            .collect();
+        Self { keys, values }
+    }
+
+    fn record(&self, rng: &mut impl Rng) -> ProduceRecord {
+        let key = self.keys[rng.random_range(0..self.keys.len())].clone();
+        let value = self.values[rng.random_range(0..self.values.len())].clone();
+        ProduceRecord { key: Some(key), value: Some(value), ..Default::default() }
+    }
+}
+
+fn bar(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40.cyan/blue}] {human_pos}/{human_len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub async fn run(args: BenchLogArgs, config: &Config) -> anyhow::Result<()> {
+    if config.backend != Backend::Embedded {
+        return Err(Exit::new(2, "bench log --backend kafka is not available in this build yet").into());
+    }
+    let latency_for = humantime::parse_duration(&args.latency_duration)
+        .map_err(|e| Exit::new(2, format!("--latency-duration `{}`: {e}", args.latency_duration)))?;
+    if args.records == 0 || args.batch == 0 || args.partitions == 0 || args.keys == 0 || args.rate == 0 {
+        return Err(Exit::new(2, "--records, --batch, --partitions, --keys and --rate must be positive").into());
+    }
+    let quiet = args.json;
+    let owned_dir = args.dir.is_none();
+    let dir = args.dir.clone().unwrap_or_else(|| config.data_dir.join(format!("bench-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let result = measure(&args, config, &dir, latency_for, quiet).await;
+    if owned_dir {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let figures = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    }
+    Ok(())
+}
+
+async fn measure(
+    args: &BenchLogArgs,
+    config: &Config,
+    dir: &Path,
+    latency_for: Duration,
+    quiet: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let log_dir = dir.join("log");
+    let opts = config.log.options();
+    let log = Arc::new(EmbeddedLog::open(&log_dir, opts.clone())?);
+    let mut spec = TopicSpec::new(TOPIC);
+    spec.partitions = args.partitions;
+    spec.retention = None;
+    log.create_topic(&spec).await?;
+    let work = Arc::new(Workload::new(args.keys, args.record_bytes));
+    let mut rng = rand::rng();
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+
+    // 1. Produce throughput: one producer, batches of --batch, acks=1.
+    let pb = bar(args.records, "produce", quiet);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut bytes = 0u64;
+    while sent < args.records {
+        let n = (args.records - sent).min(args.batch as u64) as usize;
+        let batch: Vec<ProduceRecord> = (0..n).map(|_| work.record(&mut rng)).collect();
+        bytes += batch.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
+        log.produce(TOPIC, batch, Acks::Leader).await?;
+        sent += n as u64;
+        pb.set_position(sent);
+    }
+    let produce_s = started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    let produce_rate = sent as f64 / produce_s;
+    let produce_mb = bytes as f64 / produce_s / 1e6;
+    say(format!(
+        "produce: {sent} records in {produce_s:.2} s = {produce_rate:.0} msg/s, {produce_mb:.1} MB/s (acks=1, batch {})",
+        args.batch
+    ));
+
+    // 2. Consume throughput: read every partition from the start.
+    let pb = bar(sent, "consume", quiet);
+    let started = Instant::now();
+    let mut read = 0u64;
+    let mut read_bytes = 0u64;
+    for p in 0..args.partitions {
+        let (_, end) = log.watermarks(TOPIC, p).await?;
+        let mut at = 0;
+        while at < end {
+            let records = log.fetch(TOPIC, p, at, 10_000).await?;
+            let Some(last) = records.last() else { break };
+            at = last.offset + 1;
+            read += records.len() as u64;
+            read_bytes += records.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
+            pb.set_position(read);
+        }
+    }
+    let consume_s = started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    if read != sent {
+        anyhow::bail!("consumed {read} records but produced {sent}");
+    }
+    let consume_rate = read as f64 / consume_s;
+    let consume_mb = read_bytes as f64 / consume_s / 1e6;
+    say(format!("consume: {read} records in {consume_s:.2} s = {consume_rate:.0} msg/s, {consume_mb:.1} MB/s"));
+
+    // 3. acks=all latency at a paced rate, measured from the intended send time.
+    let total = (latency_for.as_secs_f64() * args.rate as f64) as u64;
+    let pb = bar(total, "acks=all", quiet);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<f64, String>>();
+    let handle = tokio::runtime::Handle::current();
+    let pacer = {
+        let log = log.clone();
+        let work = work.clone();
+        let rate = args.rate as f64;
+        std::thread::spawn(move || {
+            let mut rng = rand::rng();
+            let start = Instant::now();
+            for i in 0..total {
+                let intended = start + Duration::from_secs_f64(i as f64 / rate);
+                let now = Instant::now();
+                if intended > now {
+                    std::thread::sleep(intended - now);
+                }
+                let record = work.record(&mut rng);
+                let log = log.clone();
+                let tx = tx.clone();
+                handle.spawn(async move {
+                    let r = log.produce(TOPIC, vec![record], Acks::All).await;
+                    let _ = tx.send(r.map(|_| intended.elapsed().as_secs_f64() * 1e3).map_err(|e| e.to_string()));
+                });
+            }
+        })
+    };
+    let mut lat = Vec::with_capacity(total as usize);
+    while (lat.len() as u64) < total {
+        match rx.recv().await {
+            Some(Ok(ms)) => lat.push(ms),
+            Some(Err(e)) => anyhow::bail!("acks=all produce failed: {e}"),
+            None => break,
+        }
+        if lat.len() % 1000 == 0 {
+            pb.set_position(lat.len() as u64);
+        }
+    }
+    pacer.join().map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
+    pb.finish_and_clear();
+    lat.sort_by(f64::total_cmp);
+    let (p50, p99, p999, max) =
+        (percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 0.999), lat.last().copied().unwrap_or(0.0));
+    say(format!(
+        "acks=all at {} msg/s for {}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms ({} records)",
+        args.rate,
+        humantime::format_duration(latency_for),
+        lat.len()
+    ));
+    let rss = peak_rss_mb();
+    say(format!("peak RSS: {rss:.1} MB"));
+
+    // 4. Recovery: a producer process is killed with SIGKILL while appending; time the reopen.
+    let sizes: Vec<u64> = log.describe_topic(TOPIC).await?.partitions.iter().filter_map(|p| p.size_bytes).collect();
+    log.close()?;
+    drop(log);
+    let reopen_ms = reopen_after_kill(dir, &work, opts)?;
+    let largest_gb = sizes.iter().copied().max().unwrap_or(0) as f64 / 1e9;
+    say(format!("reopen after SIGKILL: {reopen_ms:.0} ms ({} partitions, largest {largest_gb:.2} GB)", sizes.len()));
+
+    Ok(json!({
+        "backend": "embedded",
+        "records": sent,
+        "record_bytes": args.record_bytes,
+        "partitions": args.partitions,
+        "batch": args.batch,
+        "produce_msgs_per_s": produce_rate.round(),
+        "produce_mb_per_s": (produce_mb * 10.0).round() / 10.0,
+        "consume_msgs_per_s": consume_rate.round(),
+        "consume_mb_per_s": (consume_mb * 10.0).round() / 10.0,
+        "acks_all_rate": args.rate,
+        "acks_all_p50_ms": (p50 * 1000.0).round() / 1000.0,
+        "acks_all_p99_ms": (p99 * 1000.0).round() / 1000.0,
+        "acks_all_p999_ms": (p999 * 1000.0).round() / 1000.0,
+        "acks_all_max_ms": (max * 1000.0).round() / 1000.0,
+        "peak_rss_mb": (rss * 10.0).round() / 10.0,
+        "reopen_after_kill_ms": reopen_ms.round(),
+        "largest_partition_gb": (largest_gb * 100.0).round() / 100.0,
+    }))
+}
+
+/// Runs `eventline produce` on the benchmark's data directory, kills it with SIGKILL while it
+/// appends, and times opening the log again (which recovers every partition).
+fn reopen_after_kill(dir: &Path, work: &Workload, opts: EmbeddedOptions) -> anyhow::Result<f64> {
+    let exe: PathBuf = std::env::current_exe().context("locate the eventline binary")?;
+    let mut child = Command::new(exe)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["-q", "produce", TOPIC, "--acks", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start the producer process")?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let lines: Vec<u8> = work.values.iter().flat_map(|v| v.iter().copied().chain([b'\n'])).collect();
+    let writer = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < deadline {
+            if stdin.write_all(&lines).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    child.kill().context("SIGKILL the producer")?;
+    let _ = child.wait();
+    let _ = writer.join();
+    let started = Instant::now();
+    let log = EmbeddedLog::open(dir.join("log"), opts)?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    drop(log);
+    Ok(ms)
+}

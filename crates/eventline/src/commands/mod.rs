@@ -1,0 +1,41 @@
+//! One module per command.
+
+mod bench_log;
+mod consume;
+mod pii;
+mod produce;
+mod schema;
+mod topics;
+
+use crate::Exit;
+use crate::cli::{AuditCommand, BenchCommand, CdcCommand, Command};
+use crate::config::Config;
+
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Topics(cmd) => topics::run(cmd, &config).await,
+        Command::Produce(args) => produce::run(args, &config).await,
+        Command::Consume(args) => consume::run(args, &config).await,
+        Command::Schema { topic } => schema::run(&topic),
+        Command::Pii(cmd) => pii::run(cmd),
+        Command::Bench(BenchCommand::Log(args)) => bench_log::run(args, &config).await,
+        Command::Up(_) => unavailable("up", "the gateway, agents and consumer services"),
+        Command::Audit(AuditCommand::Verify | AuditCommand::Query { .. }) => unavailable("audit", "the audit service"),
+        Command::Cdc(CdcCommand::Run { .. } | CdcCommand::Status) => unavailable("cdc", "change data capture"),
+        Command::Demo(_) => unavailable("demo", "the gateway"),
+        Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
+        Command::Bench(BenchCommand::Cdc { .. }) => unavailable("bench cdc", "change data capture"),
+    }
+}
+
+/// Commands of the contract whose component is not in this build say so and fail.
+fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
+    Err(Exit::new(
+        2,
+        format!(
+            "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
+             (see ARCHITECTURE.md, \"Status\"). Available now: topics, produce, consume, schema, pii scan, bench log."
+        ),
+    )
+    .into())
+}

@@ -1,0 +1,427 @@
+//! Configuration: typed, every key documented in `eventline.example.toml`.
+//!
+//! Precedence, lowest to highest: built-in defaults, the TOML file (`--config`), environment
+//! variables, command-line flags. Any key can be set from the environment as
+//! `EVENTLINE_<SECTION>__<KEY>` (e.g. `EVENTLINE_TOPICS__COMPRESSION=zstd`,
+//! `EVENTLINE_LOG__SEGMENT_BYTES=1048576`); the global flags also read `EVENTLINE_DATA_DIR`,
+//! `EVENTLINE_BACKEND`, `EVENTLINE_KAFKA_BROKERS`, `EVENTLINE_CONFIG` and `EVENTLINE_DATABASE_URL`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use eventline_log::EmbeddedOptions;
+use eventline_model::topics::{self, Acks, Compression, TopicSpec, duration_text};
+use serde::{Deserialize, Serialize};
+
+/// Which log backend to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The built-in durable log under the data directory (nothing to install).
+    #[default]
+    Embedded,
+    /// An Apache Kafka cluster (`--kafka-brokers`).
+    Kafka,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub backend: Backend,
+    /// `_metadata.producer` of the events eventline writes.
+    pub producer: String,
+    pub log: LogSection,
+    pub topics: TopicsSection,
+    pub kafka: KafkaSection,
+    pub gateway: GatewaySection,
+    pub database: DatabaseSection,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./eventline-data"),
+            backend: Backend::Embedded,
+            producer: eventline_model::DEFAULT_PRODUCER.to_owned(),
+            log: LogSection::default(),
+            topics: TopicsSection::default(),
+            kafka: KafkaSection::default(),
+            gateway: GatewaySection::default(),
+            database: DatabaseSection::default(),
+        }
+    }
+}
+
+mod duration {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!("`{text}` is not a duration ({e}); write e.g. 7d, 36h, 15m, 30s"))
+        })
+    }
+}
+
+/// The embedded log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub segment_bytes: u64,
+    #[serde(with = "duration")]
+    pub segment_age: Duration,
+    pub index_interval_bytes: u32,
+    pub max_record_bytes: usize,
+    #[serde(with = "duration")]
+    pub retention_check_interval: Duration,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        let o = EmbeddedOptions::default();
+        Self {
+            segment_bytes: o.segment_bytes,
+            segment_age: o.segment_age,
+            index_interval_bytes: o.index_interval_bytes,
+            max_record_bytes: o.max_record_bytes,
+            retention_check_interval: o.retention_check_interval,
+        }
+    }
+}
+
+impl LogSection {
+    pub fn options(&self) -> EmbeddedOptions {
+        EmbeddedOptions {
+            segment_bytes: self.segment_bytes,
+            segment_age: self.segment_age,
+            index_interval_bytes: self.index_interval_bytes,
+            max_record_bytes: self.max_record_bytes,
+            retention_check_interval: self.retention_check_interval,
+            ..EmbeddedOptions::default()
+        }
+    }
+}
+
+/// Defaults for every topic, and per-topic overrides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsSection {
+    pub partitions: u32,
+    pub replication_factor: u16,
+    #[serde(with = "duration_text")]
+    pub retention: Option<Duration>,
+    pub retention_bytes: Option<u64>,
+    pub compression: Compression,
+    pub acks: Acks,
+    /// Per-topic settings, e.g. `[topics.overrides."external.market.data"] compression = "zstd"`.
+    pub overrides: BTreeMap<String, TopicOverride>,
+}
+
+impl Default for TopicsSection {
+    fn default() -> Self {
+        let d = TopicSpec::new("defaults");
+        Self {
+            partitions: d.partitions,
+            replication_factor: d.replication_factor,
+            retention: d.retention,
+            retention_bytes: d.retention_bytes,
+            compression: d.compression,
+            acks: d.acks,
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicOverride {
+    pub partitions: Option<u32>,
+    #[serde(default, with = "opt_duration_text", skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Option<Duration>>,
+    pub retention_bytes: Option<u64>,
+    pub compression: Option<Compression>,
+    pub acks: Option<Acks>,
+}
+
+mod opt_duration_text {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Option<Duration>>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => duration_text::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Duration>>, D::Error> {
+        duration_text::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSection {
+    /// Bootstrap servers, `HOST:PORT,...`.
+    pub brokers: String,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        Self { brokers: "127.0.0.1:9092".into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8000)), max_body_bytes: 1 << 20 }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `postgres://…`; empty means SQLite at `<data-dir>/eventline.db`.
+    pub url: Option<String>,
+}
+
+/// Values given on the command line (already merged with their own environment variables).
+#[derive(Clone, Debug, Default)]
+pub struct FlagOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub backend: Option<Backend>,
+    pub kafka_brokers: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// A configuration problem, naming the key, the value and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+const ENV_PREFIX: &str = "EVENTLINE_";
+
+impl Config {
+    /// Loads the configuration: defaults, then `file`, then `env`, then `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &FlagOverrides,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("config file {} is not valid TOML: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let source_of = |key: &str, env_keys: &BTreeMap<String, String>| match env_keys.get(key) {
+            Some(var) => format!("environment variable {var}"),
+            None => match file {
+                Some(p) => format!("config file {}", p.display()),
+                None => "defaults".into(),
+            },
+        };
+        let mut env_keys = BTreeMap::new();
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+            if !rest.contains("__") {
+                continue; // the global flags' own variables are read by the command line parser
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut tree, &path, parse_env_value(&value));
+            env_keys.insert(path.join("."), var);
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            let key = e.path().to_string();
+            let source = source_of(&key, &env_keys);
+            ConfigError(format!("invalid configuration `{key}` (from {source}): {}", e.inner()))
+        })?;
+        let mut config = config;
+        if let Some(d) = &flags.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(b) = flags.backend {
+            config.backend = b;
+        }
+        if let Some(k) = &flags.kafka_brokers {
+            config.kafka.brokers = k.clone();
+        }
+        if let Some(u) = &flags.database_url {
+            config.database.url = Some(u.clone());
+        }
+        config.validate().map_err(ConfigError)?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but are out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        self.log.options().validate().map_err(|e| format!("invalid configuration {e}"))?;
+        let check = |name: &str, partitions: u32| {
+            if partitions == 0 || partitions > 10_000 {
+                Err(format!("invalid configuration `{name}` = {partitions}: must be between 1 and 10000"))
+            } else {
+                Ok(())
+            }
+        };
+        check("topics.partitions", self.topics.partitions)?;
+        for (topic, o) in &self.topics.overrides {
+            topics::validate_topic_name(topic)
+                .map_err(|e| format!("invalid configuration `topics.overrides.{topic}`: {e}"))?;
+            if let Some(p) = o.partitions {
+                check(&format!("topics.overrides.\"{topic}\".partitions"), p)?;
+            }
+        }
+        if self.producer.trim().is_empty() {
+            return Err("invalid configuration `producer` = \"\": must not be empty".into());
+        }
+        if self.backend == Backend::Kafka && self.kafka.brokers.trim().is_empty() {
+            return Err("invalid configuration `kafka.brokers` = \"\": the kafka backend needs HOST:PORT,...".into());
+        }
+        Ok(())
+    }
+
+    /// The spec of a topic created now: the defaults with the topic's overrides.
+    pub fn topic_spec(&self, name: &str) -> TopicSpec {
+        let t = &self.topics;
+        let mut spec = TopicSpec {
+            name: name.to_owned(),
+            partitions: t.partitions,
+            replication_factor: t.replication_factor,
+            retention: t.retention,
+            retention_bytes: t.retention_bytes,
+            compression: t.compression,
+            acks: t.acks,
+            key_pointer: topics::BUILTIN_TOPICS.iter().find(|(n, _)| *n == name).map(|(_, k)| (*k).to_owned()),
+        };
+        if let Some(o) = t.overrides.get(name) {
+            spec.partitions = o.partitions.unwrap_or(spec.partitions);
+            spec.retention = o.retention.unwrap_or(spec.retention);
+            spec.retention_bytes = o.retention_bytes.or(spec.retention_bytes);
+            spec.compression = o.compression.unwrap_or(spec.compression);
+            spec.acks = o.acks.unwrap_or(spec.acks);
+        }
+        spec
+    }
+
+    /// The built-in topics and their dead-letter topics, as configured.
+    pub fn builtin_specs(&self) -> Vec<TopicSpec> {
+        topics::BUILTIN_TOPICS
+            .iter()
+            .flat_map(|(name, _)| {
+                let spec = self.topic_spec(name);
+                let dlq = spec.dead_letter();
+                [spec, dlq]
+            })
+            .collect()
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("log")
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut cur = table;
+    for p in parents {
+        let entry = cur.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// An environment value is read as a TOML value when it is one (`3`, `true`, `"x"`), else as text.
+fn parse_env_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../eventline.example.toml");
+        let c = Config::load(Some(Path::new(example)), [], &FlagOverrides::default()).unwrap();
+        let mut want = Config::default();
+        want.topics.overrides = c.topics.overrides.clone();
+        assert_eq!(c, want, "eventline.example.toml documents the real defaults");
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let f = write("data_dir = \"/from-file\"\n[topics]\ncompression = \"gzip\"\npartitions = 5\n");
+        let env = [
+            ("EVENTLINE_TOPICS__COMPRESSION".to_string(), "zstd".to_string()),
+            ("EVENTLINE_LOG__SEGMENT_BYTES".to_string(), "1048576".to_string()),
+        ];
+        let flags = FlagOverrides { data_dir: Some("/from-flag".into()), ..Default::default() };
+        let c = Config::load(Some(f.path()), env, &flags).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
+        assert_eq!(c.topics.compression, Compression::Zstd);
+        assert_eq!(c.topics.partitions, 5);
+        assert_eq!(c.log.segment_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_allowed() {
+        let f = write("[topics]\ncompression = \"brotli\"\n");
+        let e = Config::load(Some(f.path()), [], &FlagOverrides::default()).unwrap_err().0;
+        assert!(e.contains("topics.compression") && e.contains("brotli") && e.contains("zstd"), "{e}");
+        let f = write("[topics]\nretention = \"a week\"\n");
+        let e = Config::load(Some(f.path()), [], &FlagOverrides::default()).unwrap_err().0;
+        assert!(e.contains("topics.retention") && e.contains("a week") && e.contains("7d"), "{e}");
+        let e = Config::load(None, [("EVENTLINE_TOPICS__PARTITIONS".into(), "0".into())], &FlagOverrides::default())
+            .unwrap_err()
+            .0;
+        assert!(e.contains("topics.partitions") && e.contains("between 1 and 10000"), "{e}");
+        let e =
+            Config::load(None, [("EVENTLINE_TOPICS__PARTITIONS".into(), "three".into())], &FlagOverrides::default())
+                .unwrap_err()
+                .0;
+        assert!(e.contains("EVENTLINE_TOPICS__PARTITIONS") && e.contains("three"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let f = write("[log]\nsegment_byte = 1\n");
+        let e = Config::load(Some(f.path()), [], &FlagOverrides::default()).unwrap_err().0;
+        assert!(e.contains("segment_byte") && e.contains("segment_bytes"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_per_topic() {
+        let f = write("[topics.overrides.\"external.market.data\"]\ncompression = \"lz4\"\npartitions = 6\n");
+        let c = Config::load(Some(f.path()), [], &FlagOverrides::default()).unwrap();
+        let s = c.topic_spec("external.market.data");
+        assert_eq!((s.compression, s.partitions), (Compression::Lz4, 6));
+        assert_eq!(s.key_pointer.as_deref(), Some("/symbol"));
+        assert_eq!(c.topic_spec("agent.executions").compression, Compression::None);
+        assert_eq!(c.builtin_specs().len(), 12);
+    }
+}

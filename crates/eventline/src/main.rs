@@ -1,0 +1,80 @@
+//! `eventline`: parses the command line, loads the configuration and hands over to the command.
+//! All behaviour lives in the libraries; this binary only wires them together.
+
+mod backend;
+mod cli;
+mod commands;
+mod config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::config::{Config, FlagOverrides};
+
+/// An error the user can act on, with the exit code to leave with.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVENTLINE_LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let flags = FlagOverrides {
+        data_dir: cli.global.data_dir.clone(),
+        backend: cli.global.backend,
+        kafka_brokers: cli.global.kafka_brokers.clone(),
+        database_url: None,
+    };
+    let config = match Config::load(cli.global.config.as_deref(), std::env::vars(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("eventline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
+    match runtime.block_on(commands::run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let (code, message) = match e.downcast_ref::<Exit>() {
+                Some(exit) => (exit.code, exit.message.clone()),
+                None => (1, format!("{e:#}")),
+            };
+            if !message.is_empty() {
+                eprintln!("eventline: {message}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
