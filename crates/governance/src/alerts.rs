@@ -213,7 +213,12 @@ mod tests {
     #[test]
     fn capacity_bounds_memory() {
         let mut b = AlertBuilder::with_capacity("p", 2);
-        let f = |field: &str| Finding { field: field.into(), kind: Some(PiiKind::Email), action: AlertAction::Redacted, count: 1 };
+        let f = |field: &str| Finding {
+            field: field.into(),
+            kind: Some(PiiKind::Email),
+            action: AlertAction::Redacted,
+            count: 1,
+        };
         let src = AlertSource { component: "c", execution_id: Some("e"), location: Location::Event };
         assert_eq!(b.build(&src, &[f("/a"), f("/b"), f("/c")]).len(), 3);
         assert_eq!(b.seen.len(), 2);

@@ -18,9 +18,7 @@ use serde::{Serialize, Serializer};
 
 use crate::PiiKind;
 use crate::context::{ContextIndex, Cue, Hit, cue_for};
-use crate::validators::{
-    card_valid, e164_valid, iban_length, iban_valid, ipv4_octet_valid, nanp_valid, ssn_valid,
-};
+use crate::validators::{card_valid, e164_valid, iban_length, iban_valid, ipv4_octet_valid, nanp_valid, ssn_valid};
 
 /// One finding. `start`/`end` are Unicode character offsets into the scanned text, end exclusive.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,10 +68,9 @@ fn compiled() -> Arc<Compiled> {
                 r"[\p{L}\p{N}._%+\-']+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+[A-Za-z]{2,24}",
             )
             .unwrap_or_else(|e| panic!("e-mail pattern compiles: {e}"));
-            let ipv6 = Regex::new(
-                r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})?",
-            )
-            .unwrap_or_else(|e| panic!("IPv6 pattern compiles: {e}"));
+            let ipv6 =
+                Regex::new(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})?")
+                    .unwrap_or_else(|e| panic!("IPv6 pattern compiles: {e}"));
             Arc::new(Compiled { email, ipv6, context: ContextIndex::new() })
         })
         .clone()
@@ -152,7 +149,8 @@ impl Detector {
         if digits < 4 && !at && colons < 2 {
             return Vec::new();
         }
-        let mut scan = Scan { text, ctx: &self.compiled.context, hits: None, threshold: self.threshold, out: Vec::new() };
+        let mut scan =
+            Scan { text, ctx: &self.compiled.context, hits: None, threshold: self.threshold, out: Vec::new() };
         if at {
             scan.emails(&self.compiled.email);
         }
@@ -294,7 +292,11 @@ impl<'a> Scan<'a> {
                     compact[count] = b;
                     count += 1;
                     pos += 1;
-                } else if b == b' ' && count % 4 == 0 && count > 0 && pos + 1 < n && bytes[pos + 1].is_ascii_alphanumeric()
+                } else if b == b' '
+                    && count % 4 == 0
+                    && count > 0
+                    && pos + 1 < n
+                    && bytes[pos + 1].is_ascii_alphanumeric()
                 {
                     pos += 1;
                 } else {
@@ -341,15 +343,14 @@ impl<'a> Scan<'a> {
         let mut i = 0;
         while i < n {
             let b = bytes[i];
-            let starts = b.is_ascii_digit()
-                || ((b == b'+' || b == b'(') && i + 1 < n && bytes[i + 1].is_ascii_digit());
+            let starts = b.is_ascii_digit() || ((b == b'+' || b == b'(') && i + 1 < n && bytes[i + 1].is_ascii_digit());
             if !starts {
                 i += 1;
                 continue;
             }
             let mut end = parse_token(bytes, i, &mut groups);
             if groups.is_empty() {
-                i += 1;
+                i = end.max(i + 1);
                 continue;
             }
             let attached_before = match char_before(text, i) {
@@ -383,8 +384,7 @@ impl<'a> Scan<'a> {
 
     /// Tries runs of whole segments (groups joined without spaces), longest first from each start.
     fn classify_token(&mut self, groups: &[Group]) {
-        let seg_starts: Vec<usize> =
-            (0..groups.len()).filter(|&g| g == 0 || groups[g].sep == b' ').collect();
+        let seg_starts: Vec<usize> = (0..groups.len()).filter(|&g| g == 0 || groups[g].sep == b' ').collect();
         let nseg = seg_starts.len();
         let seg_end = |s: usize| if s + 1 < nseg { seg_starts[s + 1] } else { groups.len() };
         let mut si = 0;
@@ -429,7 +429,13 @@ fn parse_token(bytes: &[u8], i: usize, groups: &mut Vec<Group>) -> usize {
             p += 1;
         }
         let dend = p;
-        if dend == dstart || (dend - dstart) > 19 {
+        if dend == dstart {
+            break;
+        }
+        if dend - dstart > 19 {
+            if groups.is_empty() {
+                end = dend; // too long to be anything: skip the whole digit run
+            }
             break;
         }
         if paren {
@@ -451,8 +457,8 @@ fn parse_token(bytes: &[u8], i: usize, groups: &mut Vec<Group>) -> usize {
             _ => break,
         };
         let q = p + skip;
-        let continues = q < n
-            && (bytes[q].is_ascii_digit() || (bytes[q] == b'(' && q + 1 < n && bytes[q + 1].is_ascii_digit()));
+        let continues =
+            q < n && (bytes[q].is_ascii_digit() || (bytes[q] == b'(' && q + 1 < n && bytes[q + 1].is_ascii_digit()));
         if !continues {
             break;
         }
@@ -462,7 +468,8 @@ fn parse_token(bytes: &[u8], i: usize, groups: &mut Vec<Group>) -> usize {
     end
 }
 
-const CARD_SHAPES: &[&[usize]] = &[&[4, 4, 4, 4], &[4, 4, 4, 4, 3], &[4, 6, 5], &[4, 6, 4], &[4, 4, 4, 1], &[4, 4, 4, 3]];
+const CARD_SHAPES: &[&[usize]] =
+    &[&[4, 4, 4, 4], &[4, 4, 4, 4, 3], &[4, 6, 5], &[4, 6, 4], &[4, 4, 4, 1], &[4, 4, 4, 3]];
 
 /// The kind and base score of a run of groups, if it validates as one.
 fn classify(bytes: &[u8], run: &[Group], before: &[Group], after: &[Group]) -> Option<(PiiKind, f32)> {
@@ -488,10 +495,7 @@ fn classify(bytes: &[u8], run: &[Group], before: &[Group], after: &[Group]) -> O
     if !plus && !paren {
         // IPv4
         if n == 4 && seps.iter().all(|&s| s == b'.') {
-            return run
-                .iter()
-                .all(|g| ipv4_octet_valid(&bytes[g.dstart..g.dend]))
-                .then_some((PiiKind::IpAddress, 0.6));
+            return run.iter().all(|g| ipv4_octet_valid(&bytes[g.dstart..g.dend])).then_some((PiiKind::IpAddress, 0.6));
         }
         if seps.contains(&b'.') && !(n == 3 && lens == [3, 3, 4]) {
             return None;
@@ -600,7 +604,8 @@ fn to_char_offsets(text: &str, found: &[Found]) -> Vec<Entity> {
         let (Some(gap), Some(span)) = (text.get(byte_cursor..f.start), text.get(f.start..f.end)) else {
             continue;
         };
-        let (gap_chars, span_chars) = if ascii { (gap.len(), span.len()) } else { (gap.chars().count(), span.chars().count()) };
+        let (gap_chars, span_chars) =
+            if ascii { (gap.len(), span.len()) } else { (gap.chars().count(), span.chars().count()) };
         let start = char_cursor + gap_chars;
         let end = start + span_chars;
         out.push(Entity { kind: f.kind, start, end, score: f.score });
@@ -622,11 +627,17 @@ mod tests {
     #[test]
     fn finds_each_kind_with_exact_spans() {
         assert_eq!(kinds("SSN 123-45-6789."), vec![(PiiKind::Ssn, "123-45-6789".into())]);
-        assert_eq!(kinds("card 4111 1111 1111 1111 exp 12/26"), vec![(PiiKind::CreditCard, "4111 1111 1111 1111".into())]);
+        assert_eq!(
+            kinds("card 4111 1111 1111 1111 exp 12/26"),
+            vec![(PiiKind::CreditCard, "4111 1111 1111 1111".into())]
+        );
         assert_eq!(kinds("mail: a.b+x@example.co.uk."), vec![(PiiKind::Email, "a.b+x@example.co.uk".into())]);
         assert_eq!(kinds("call (212) 555-0147 now"), vec![(PiiKind::Phone, "(212) 555-0147".into())]);
         assert_eq!(kinds("+44 20 7183 8750"), vec![(PiiKind::Phone, "+44 20 7183 8750".into())]);
-        assert_eq!(kinds("IBAN DE89 3704 0044 0532 0130 00 EUR"), vec![(PiiKind::Iban, "DE89 3704 0044 0532 0130 00".into())]);
+        assert_eq!(
+            kinds("IBAN DE89 3704 0044 0532 0130 00 EUR"),
+            vec![(PiiKind::Iban, "DE89 3704 0044 0532 0130 00".into())]
+        );
         assert_eq!(kinds("from 10.0.0.1."), vec![(PiiKind::IpAddress, "10.0.0.1".into())]);
         assert_eq!(kinds("[2001:db8::1]:443"), vec![(PiiKind::IpAddress, "2001:db8::1".into())]);
         assert_eq!(kinds("::ffff:192.0.2.1 up"), vec![(PiiKind::IpAddress, "::ffff:192.0.2.1".into())]);

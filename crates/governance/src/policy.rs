@@ -169,7 +169,11 @@ impl Default for Policy {
         let mut tables = BTreeMap::new();
         tables.insert(
             "users".to_owned(),
-            vec![("SSN".to_owned(), Action::Hash), ("Email".to_owned(), Action::Hash), ("Phone".to_owned(), Action::Hash)],
+            vec![
+                ("SSN".to_owned(), Action::Hash),
+                ("Email".to_owned(), Action::Hash),
+                ("Phone".to_owned(), Action::Hash),
+            ],
         );
         Self { hash_key: hash_key.unwrap_or_else(random_key), free_text: Action::Mask, tables, topics: BTreeMap::new() }
     }

@@ -72,7 +72,10 @@ mod tests {
     fn bad_input_names_field_and_reason() {
         let d = Detector::new();
         assert_eq!(scan_line(&d, r#"{"txt": "x"}"#, false).unwrap_err().to_string(), "text: missing");
-        assert_eq!(scan_line(&d, r#"{"text": 5}"#, false).unwrap_err().to_string(), "text: must be a string, got a number");
+        assert_eq!(
+            scan_line(&d, r#"{"text": 5}"#, false).unwrap_err().to_string(),
+            "text: must be a string, got a number"
+        );
         assert_eq!(scan_line(&d, "[1]", false).unwrap_err(), ScanError::NotAnObject);
         assert!(scan_line(&d, "{", false).unwrap_err().to_string().starts_with("line: not valid JSON"));
     }

@@ -37,8 +37,11 @@ fn ratio(num: usize, den: usize) -> f64 {
 
 #[test]
 fn corpus_is_large_and_well_formed() {
-    let lines: Vec<Line> =
-        CORPUS.lines().enumerate().map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1))).collect();
+    let lines: Vec<Line> = CORPUS
+        .lines()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}", i + 1)))
+        .collect();
     assert!(lines.len() >= 500, "corpus has {} lines", lines.len());
     let negatives = lines.iter().filter(|l| l.entities.is_empty()).count();
     assert!(negatives >= 150, "corpus needs hard negatives, has {negatives} lines without entities");
@@ -64,7 +67,8 @@ fn precision_and_recall_meet_targets() {
     let mut misses = Vec::new();
     for (i, raw) in CORPUS.lines().enumerate() {
         let line: Line = serde_json::from_str(raw).expect("well-formed line");
-        let expected: BTreeSet<(PiiKind, usize, usize)> = line.entities.iter().map(|e| (e.kind, e.start, e.end)).collect();
+        let expected: BTreeSet<(PiiKind, usize, usize)> =
+            line.entities.iter().map(|e| (e.kind, e.start, e.end)).collect();
         let got: BTreeSet<(PiiKind, usize, usize)> =
             detector.detect(&line.text).iter().map(|e| (e.kind, e.start, e.end)).collect();
         let chars: Vec<char> = line.text.chars().collect();
