@@ -1,6 +1,8 @@
-//! Group commit: one thread fsyncs every partition that has unsynced writes. Producers with
+//! Group commit: a few threads fsync the partitions that have unsynced writes. Producers with
 //! acks=all wait for the partition's durable offset to pass their records; all the writes that
-//! arrived while one fsync ran share the next one.
+//! arrived while one fsync ran share the next one. Several workers let the fsyncs of different
+//! partitions overlap (the filesystem can then commit them in one journal transaction) instead of
+//! queueing behind each other.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,37 +19,25 @@ struct Queue {
 #[derive(Debug)]
 pub struct Flusher {
     shared: Arc<(Mutex<Queue>, Condvar)>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
+
+/// Worker threads; fsync mostly waits on the device, so this is not bounded by cores.
+const WORKERS: usize = 4;
 
 impl Flusher {
     pub fn start() -> Self {
         let shared: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("eventline-flusher".into())
-            .spawn(move || {
-                let (lock, cv) = &*worker;
-                loop {
-                    let batch = {
-                        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
-                        while q.dirty.is_empty() && !q.stop {
-                            q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
-                        }
-                        if q.dirty.is_empty() && q.stop {
-                            return;
-                        }
-                        std::mem::take(&mut q.dirty)
-                    };
-                    for p in batch {
-                        // Clear the flag first: a write after this point queues the partition again.
-                        p.flush_queued.store(false, Ordering::Release);
-                        p.flush();
-                    }
-                }
+        let threads = (0..WORKERS)
+            .map(|i| {
+                let worker = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("eventline-flush-{i}"))
+                    .spawn(move || work(&worker))
+                    .expect("spawn flusher thread")
             })
-            .expect("spawn flusher thread");
-        Self { shared, thread: Mutex::new(Some(thread)) }
+            .collect();
+        Self { shared, threads: Mutex::new(threads) }
     }
 
     /// Asks for `p` to be fsynced soon.
@@ -60,16 +50,39 @@ impl Flusher {
         cv.notify_one();
     }
 
-    /// Flushes what is queued and stops the thread.
+    /// Flushes what is queued and stops the threads.
     pub fn stop(&self) {
         {
             let (lock, cv) = &*self.shared;
             lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
-            cv.notify_one();
+            cv.notify_all();
         }
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+/// One worker: takes one dirty partition at a time until told to stop and the queue is empty.
+fn work(shared: &(Mutex<Queue>, Condvar)) {
+    let (lock, cv) = shared;
+    loop {
+        let partition = {
+            let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(p) = q.dirty.pop() {
+                    break p;
+                }
+                if q.stop {
+                    return;
+                }
+                q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        // Clear the flag first: a write after this point queues the partition again.
+        partition.flush_queued.store(false, Ordering::Release);
+        partition.flush();
     }
 }
 
