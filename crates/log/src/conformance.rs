@@ -137,7 +137,7 @@ pub async fn records_round_trip_byte_for_byte(f: Fixture) {
     assert_eq!(out[1].value.as_ref(), Some(&odd));
     assert_eq!(out[1].key, None);
     assert_eq!(out[2].value, None, "null values (tombstones) stay null");
-    assert!(out.iter().enumerate().all(|(i, r)| r.offset == i as u64 && &*r.topic == t && r.partition == 0));
+    assert!(out.iter().enumerate().all(|(i, r)| r.offset == i as u64 && *r.topic == *t && r.partition == 0));
 }
 
 pub async fn null_keys_spread_over_partitions(f: Fixture) {

@@ -194,10 +194,10 @@ pub fn validate(topic: &str, event: &Value) -> Result<(), SchemaError> {
             .iter_errors(event)
             .map(|e| {
                 let mut pointer = e.instance_path().to_string();
-                if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind() {
-                    if let Some(name) = property.as_str() {
-                        pointer = format!("{pointer}/{}", escape(name));
-                    }
+                if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
+                    && let Some(name) = property.as_str()
+                {
+                    pointer = format!("{pointer}/{}", escape(name));
                 }
                 Violation { pointer, reason: e.to_string() }
             })

@@ -105,7 +105,7 @@ impl BatchHeader {
             max_timestamp: i64_at(buf, 32),
         };
         let len = h.batch_length as usize;
-        if len < HEADER_LEN - 12 || len > MAX_BATCH_BYTES || h.record_count == 0 {
+        if !(HEADER_LEN - 12..=MAX_BATCH_BYTES).contains(&len) || h.record_count == 0 {
             return Err(DecodeError::BadLength(h.batch_length));
         }
         if h.magic != MAGIC {
