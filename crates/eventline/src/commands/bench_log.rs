@@ -24,6 +24,7 @@ use crate::cli::BenchLogArgs;
 use crate::config::{Backend, Config};
 
 const TOPIC: &str = "bench.log";
+const LATENCY_TOPIC: &str = "bench.latency";
 
 struct Workload {
     keys: Vec<Bytes>,
@@ -177,7 +178,14 @@ async fn measure(
     let consume_mb = read_bytes as f64 / consume_s / 1e6;
     say(format!("consume: {read} records in {consume_s:.2} s = {consume_rate:.0} msg/s, {consume_mb:.1} MB/s"));
 
-    // 3. acks=all latency at a paced rate, measured from the intended send time.
+    // 3. acks=all latency at a paced rate, measured from the intended send time. First make the
+    // throughput phases' gigabytes durable, so this phase measures acks=all on its own rather than
+    // the kernel writing back earlier acks=1 data; it uses a topic of its own.
+    log.sync_all()?;
+    let mut latency_spec = TopicSpec::new(LATENCY_TOPIC);
+    latency_spec.partitions = args.partitions;
+    latency_spec.retention = None;
+    log.create_topic(&latency_spec).await?;
     let total = (latency_for.as_secs_f64() * args.rate as f64) as u64;
     let pb = bar(total, "acks=all", quiet);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(f64, f64), String>>();
@@ -200,7 +208,7 @@ async fn measure(
                 let tx = tx.clone();
                 handle.spawn(async move {
                     let sent = Instant::now();
-                    let r = log.produce(TOPIC, vec![record], Acks::All).await;
+                    let r = log.produce(LATENCY_TOPIC, vec![record], Acks::All).await;
                     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
                     let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
                 });

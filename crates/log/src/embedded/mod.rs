@@ -168,6 +168,16 @@ impl EmbeddedLog {
         Ok(removed)
     }
 
+    /// Makes everything written so far durable (data and indexes of every partition).
+    pub fn sync_all(&self) -> Result<()> {
+        for topic in self.inner.topics.read().unwrap_or_else(|p| p.into_inner()).values() {
+            for p in &topic.partitions {
+                p.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes everything to disk and stops the background threads. Further use is an error.
     pub fn close(&self) -> Result<()> {
         {

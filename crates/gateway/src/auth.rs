@@ -1,0 +1,130 @@
+//! API keys and roles. Keys are stored only as SHA-256 digests; the secret is shown once.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a key may do (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including key and topic administration.
+    Admin,
+    /// End-user queries, profiles and conversations.
+    Agent,
+    /// Inbound integration events (CRM, market data).
+    Ingest,
+    /// Analytics, audit, alerts and read access to the log.
+    Read,
+}
+
+/// An action behind an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    Query,
+    ManageUsers,
+    ReadConversations,
+    Ingest,
+    ReadTopics,
+    ReadAnalytics,
+    ReadAudit,
+    ReadAlerts,
+    ReadMetrics,
+    Admin,
+}
+
+impl Role {
+    /// Least privilege: each role gets only what its callers need.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Agent => matches!(p, Query | ManageUsers | ReadConversations),
+            Role::Ingest => matches!(p, Ingest),
+            Role::Read => matches!(p, ReadTopics | ReadAnalytics | ReadAudit | ReadAlerts | ReadMetrics),
+        }
+    }
+}
+
+/// A stored key: its id (shown in logs instead of the secret), digest and role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub sha256: String,
+    pub role: Role,
+}
+
+const PREFIX: &str = "elk_";
+
+impl ApiKey {
+    /// A new random key (256 bits): returns the secret to hand out once, and what to store.
+    pub fn generate(role: Role) -> (String, ApiKey) {
+        let bytes: [u8; 32] = rand::rng().random();
+        let secret = format!("{PREFIX}{}", hex(&bytes));
+        let key = ApiKey { id: secret[..PREFIX.len() + 8].to_owned(), sha256: digest(&secret), role };
+        (secret, key)
+    }
+}
+
+/// The keys the gateway accepts.
+#[derive(Clone, Debug, Default)]
+pub struct KeyStore {
+    keys: Vec<ApiKey>,
+}
+
+impl KeyStore {
+    pub fn new(keys: Vec<ApiKey>) -> Self {
+        Self { keys }
+    }
+
+    /// The role of `secret`, if it is a known key. Compares digests in constant time.
+    pub fn authenticate(&self, secret: &str) -> Option<Role> {
+        let d = digest(secret);
+        let mut found = None;
+        for k in &self.keys {
+            if constant_time_eq(k.sha256.as_bytes(), d.as_bytes()) {
+                found = Some(k.role);
+            }
+        }
+        found
+    }
+}
+
+fn digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_authenticate_to_their_role_and_only_them() {
+        let (admin_secret, admin) = ApiKey::generate(Role::Admin);
+        let (ingest_secret, ingest) = ApiKey::generate(Role::Ingest);
+        let store = KeyStore::new(vec![admin.clone(), ingest]);
+        assert_eq!(store.authenticate(&admin_secret), Some(Role::Admin));
+        assert_eq!(store.authenticate(&ingest_secret), Some(Role::Ingest));
+        assert_eq!(store.authenticate("elk_guess"), None);
+        assert_eq!(store.authenticate(""), None);
+        assert!(!admin.sha256.contains(&admin_secret[4..]), "the secret is not stored");
+        assert!(admin_secret.starts_with(&admin.id));
+    }
+
+    #[test]
+    fn roles_get_least_privilege() {
+        use Permission::*;
+        assert!(Role::Agent.allows(Query) && !Role::Agent.allows(Ingest) && !Role::Agent.allows(ReadAudit));
+        assert!(Role::Ingest.allows(Ingest) && !Role::Ingest.allows(Query) && !Role::Ingest.allows(ReadTopics));
+        assert!(Role::Read.allows(ReadAudit) && !Role::Read.allows(Query) && !Role::Read.allows(Admin));
+        assert!([Query, Ingest, ReadAudit, Admin].iter().all(|p| Role::Admin.allows(*p)));
+    }
+}
