@@ -20,16 +20,10 @@ pub struct Link {
 }
 
 /// Appends records, remembering the head.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Chain {
     next_seq: u64,
     head: [u8; 32],
-}
-
-impl Default for Chain {
-    fn default() -> Self {
-        Self { next_seq: 0, head: [0; 32] }
-    }
 }
 
 impl Chain {
