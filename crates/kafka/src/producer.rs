@@ -1,0 +1,142 @@
+//! The producers: one librdkafka producer per (acks, compression) pair, created on first use,
+//! each with a delivery callback that fills the caller's slot by input position, so a produce
+//! call gets its positions back in input order without a channel per record.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use eventline_log::{LogError, RecordPosition, Result};
+use eventline_model::topics::{Acks, Compression};
+use rdkafka::ClientConfig;
+use rdkafka::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+
+use crate::KafkaOptions;
+use crate::error::backend;
+
+/// The librdkafka producer settings eventline uses for `acks` and `compression`: idempotent for
+/// acks=all, Kafka's murmur2 partitioner (so keys land where Java clients and the embedded log
+/// put them), random partitions for keyless records. Public so a benchmark can build a bare
+/// rdkafka producer with exactly the same settings.
+pub fn producer_config(opts: &KafkaOptions, acks: Acks, compression: Compression) -> ClientConfig {
+    let mut c = opts.base_config();
+    c.set("acks", acks.as_str())
+        .set("enable.idempotence", if acks == Acks::All { "true" } else { "false" })
+        .set("compression.codec", compression.as_str())
+        .set("partitioner", "murmur2_random")
+        // Keyless records go to a random partition each, not a sticky one, like the embedded
+        // log's round-robin spreads them.
+        .set("sticky.partitioning.linger.ms", "0")
+        .set("linger.ms", opts.linger.as_millis().to_string())
+        .set("message.max.bytes", opts.max_message_bytes.to_string())
+        .set("delivery.timeout.ms", "60000");
+    opts.finish(c)
+}
+
+/// Where one record's delivery report goes.
+pub(crate) struct Slot {
+    pub batch: Arc<Pending>,
+    pub index: usize,
+}
+
+/// The outcome of one produce call, filled in by delivery reports in any order.
+pub(crate) struct Pending {
+    results: Mutex<Vec<Option<Result<RecordPosition>>>>,
+    left: AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl Pending {
+    pub fn new(n: usize) -> Arc<Self> {
+        Arc::new(Self {
+            results: Mutex::new((0..n).map(|_| None).collect()),
+            left: AtomicUsize::new(n),
+            done: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn complete(&self, index: usize, result: Result<RecordPosition>) {
+        self.results.lock().expect("produce results lock")[index] = Some(result);
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    /// Waits for every record's report; the positions in input order, or the first error.
+    pub async fn wait(&self) -> Result<Vec<RecordPosition>> {
+        if self.left.load(Ordering::Acquire) > 0 {
+            self.done.notified().await;
+        }
+        let results = std::mem::take(&mut *self.results.lock().expect("produce results lock"));
+        results.into_iter().map(|r| r.expect("every record reported")).collect()
+    }
+}
+
+/// Routes librdkafka's delivery reports to the waiting produce calls.
+pub(crate) struct DeliveryContext {
+    max_message_bytes: usize,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Slot>;
+
+    fn delivery(&self, report: &DeliveryResult<'_>, slot: Box<Slot>) {
+        let result = match report {
+            Ok(m) => Ok(RecordPosition {
+                partition: m.partition() as u32,
+                // acks=0: nothing comes back from the broker, so no offset.
+                offset: u64::try_from(m.offset()).ok(),
+            }),
+            Err((e, m)) => {
+                let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                Err(produce_error(e, m.topic(), slot.index, size, self.max_message_bytes))
+            }
+        };
+        slot.batch.complete(slot.index, result);
+    }
+}
+
+/// Maps a produce failure onto the port's errors.
+pub(crate) fn produce_error(e: &KafkaError, topic: &str, index: usize, size: usize, limit: usize) -> LogError {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) => LogError::RecordTooLarge { index, size, limit },
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+            LogError::UnknownTopic(topic.to_owned())
+        }
+        _ => backend(format!("producing record {index} to {topic} failed: {e}")),
+    }
+}
+
+pub(crate) type Producer = ThreadedProducer<DeliveryContext>;
+
+/// The lazily created producers.
+#[derive(Default)]
+pub(crate) struct Producers {
+    by_settings: Mutex<HashMap<(Acks, Compression), Arc<Producer>>>,
+}
+
+impl Producers {
+    pub fn get(&self, opts: &KafkaOptions, acks: Acks, compression: Compression) -> Result<Arc<Producer>> {
+        let mut map = self.by_settings.lock().expect("producers lock");
+        if let Some(p) = map.get(&(acks, compression)) {
+            return Ok(p.clone());
+        }
+        let config = producer_config(opts, acks, compression);
+        let ctx = DeliveryContext { max_message_bytes: opts.max_message_bytes };
+        let producer = Producer::from_config_and_context(&config, ctx)
+            .map_err(|e| backend(format!("cannot create a producer (acks={acks}, compression={compression}): {e}")))?;
+        let producer = Arc::new(producer);
+        map.insert((acks, compression), producer.clone());
+        Ok(producer)
+    }
+
+    pub fn all(&self) -> Vec<Arc<Producer>> {
+        self.by_settings.lock().expect("producers lock").values().cloned().collect()
+    }
+}
