@@ -57,17 +57,7 @@ pub fn decompress(c: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, 
     let bad = |what: &str| DecodeError::Compression(format!("{c}: {what}"));
     match c {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(data)
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| bad(&e.to_string()))?;
-            if out.len() > limit {
-                return Err(bad("payload larger than the batch limit"));
-            }
-            Ok(out)
-        }
+        Compression::Gzip => read_limited(flate2::read::GzDecoder::new(data), limit).map_err(|e| bad(&e)),
         Compression::Snappy => {
             let len = snap::raw::decompress_len(data).map_err(|e| bad(&e.to_string()))?;
             if len > limit {
@@ -86,16 +76,18 @@ pub fn decompress(c: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, 
             lz4_flex::decompress_size_prepended(data).map_err(|e| bad(&e.to_string()))
         }
         Compression::Zstd => {
-            let mut out = Vec::new();
-            zstd::stream::read::Decoder::new(data)
-                .map_err(|e| bad(&e.to_string()))?
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| bad(&e.to_string()))?;
-            if out.len() > limit {
-                return Err(bad("payload larger than the batch limit"));
-            }
-            Ok(out)
+            let decoder = zstd::stream::read::Decoder::new(data).map_err(|e| bad(&e.to_string()))?;
+            read_limited(decoder, limit).map_err(|e| bad(&e))
         }
     }
+}
+
+/// Reads a streaming decoder to the end, refusing output beyond `limit` bytes.
+fn read_limited(reader: impl Read, limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| e.to_string())?;
+    if out.len() > limit {
+        return Err("payload larger than the batch limit".into());
+    }
+    Ok(out)
 }

@@ -80,10 +80,16 @@ impl Segment {
             .create_new(true)
             .open(&path)
             .map_err(LogError::io(format!("cannot create segment {}", path.display())))?;
+        let seg = Self::with_files(path, base_offset, file)?;
+        seg.index_file.set_len(0).map_err(LogError::io("truncate index"))?;
+        seg.time_index_file.set_len(0).map_err(LogError::io("truncate time index"))?;
+        Ok(seg)
+    }
+
+    /// An empty in-memory view of a segment over its log file, with its index files opened.
+    fn with_files(path: PathBuf, base_offset: u64, file: File) -> Result<Self> {
         let index_file = open_rw(&sibling(&path, "index"))?;
         let time_index_file = open_rw(&sibling(&path, "timeindex"))?;
-        index_file.set_len(0).map_err(LogError::io("truncate index"))?;
-        time_index_file.set_len(0).map_err(LogError::io("truncate time index"))?;
         Ok(Self {
             base_offset,
             path,
@@ -108,22 +114,8 @@ impl Segment {
             .open(&path)
             .map_err(LogError::io(format!("cannot open segment {}", path.display())))?;
         let file_len = file.metadata().map_err(LogError::io(format!("stat {}", path.display())))?.len();
-        let index_file = open_rw(&sibling(&path, "index"))?;
-        let time_index_file = open_rw(&sibling(&path, "timeindex"))?;
-        let mut seg = Self {
-            base_offset,
-            path,
-            file: Arc::new(file),
-            size: file_len,
-            next_offset: base_offset,
-            max_timestamp: i64::MIN,
-            first_append_ms: None,
-            index: Vec::new(),
-            index_file,
-            time_index_file,
-            persisted_entries: 0,
-            bytes_since_entry: 0,
-        };
+        let mut seg = Self::with_files(path, base_offset, file)?;
+        seg.size = file_len;
         let loaded = seg.load_index(file_len);
         // A stored index is trusted only if its entries are ordered, inside the file, and its last
         // entry points at a batch boundary with the offset it claims. Anything else (missing file,
