@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use eventline_kafka::{KafkaLog, KafkaOptions};
 use eventline_log::{EmbeddedLog, EventLog};
 
 use crate::Exit;
@@ -19,15 +20,25 @@ pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             Arc::new(log)
         }
         Backend::Kafka => {
-            return Err(Exit::new(
-                2,
-                "the kafka backend is not available in this build yet; use --backend embedded (the default)",
-            )
-            .into());
+            let opts = kafka_options(config)?;
+            let log = KafkaLog::connect(opts)
+                .await
+                .with_context(|| format!("cannot open the kafka backend at {}", config.kafka.brokers))?;
+            Arc::new(log)
         }
     };
     for spec in config.builtin_specs() {
         log.ensure_topic(&spec).await.with_context(|| format!("cannot create built-in topic {}", spec.name))?;
     }
     Ok(log)
+}
+
+/// The Kafka client settings: `kafka.brokers` (`--kafka-brokers`, `EVENTLINE_KAFKA_BROKERS`), plus
+/// TLS/SASL and further librdkafka properties from `EVENTLINE_KAFKA_SECURITY_PROTOCOL`,
+/// `EVENTLINE_KAFKA_SASL_MECHANISM`, `EVENTLINE_KAFKA_SASL_USERNAME`, `EVENTLINE_KAFKA_SASL_PASSWORD`,
+/// `EVENTLINE_KAFKA_SSL_*_LOCATION` and `EVENTLINE_KAFKA_PROPERTIES=name=value,...`.
+pub fn kafka_options(config: &Config) -> anyhow::Result<KafkaOptions> {
+    KafkaOptions::new(config.kafka.brokers.trim())
+        .with_env(std::env::vars())
+        .map_err(|e| Exit::new(2, format!("invalid Kafka settings: {e}")).into())
 }

@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use eventline_log::{LogError, Record, Result};
-use rdkafka::config::FromClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -24,8 +25,21 @@ const IDLE: Duration = Duration::from_millis(150);
 /// How long a read waits when nothing arrives and the end is not reported.
 const WAIT: Duration = Duration::from_secs(2);
 
+/// Reaching the end of a partition is how a read ends, not an error worth a log line.
+pub(crate) struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::warn!(target: "librdkafka", "{error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 struct Reader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReaderContext>,
     /// Topic, partition and the next offset this reader will deliver.
     at: Option<(String, u32, u64)>,
 }
@@ -62,7 +76,7 @@ impl Fetchers {
             .set("auto.offset.reset", "error")
             .set("allow.auto.create.topics", "false")
             .set("fetch.wait.max.ms", "100");
-        let consumer = BaseConsumer::from_config(&self.opts.finish(c))
+        let consumer = BaseConsumer::from_config_and_context(&self.opts.finish(c), ReaderContext)
             .map_err(|e| backend(format!("cannot create a reader: {e}")))?;
         Ok(Reader { consumer, at: None })
     }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +24,8 @@ use crate::{KafkaOptions, record_from};
 /// Commits the delivered positions of partitions that are about to be revoked.
 pub(crate) struct GroupContext {
     group: String,
+    /// Set once the first assignment (possibly empty) arrived: the member has joined.
+    joined: Arc<AtomicBool>,
 }
 
 impl ClientContext for GroupContext {}
@@ -32,14 +35,15 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 tracing::debug!(group = %self.group, partitions = tpl.count(), "partitions revoked; committing delivered positions");
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                    if !is_nothing_to_commit(&e) {
-                        tracing::warn!(group = %self.group, error = %e, "commit on revoke failed; the next owner may see records again");
-                    }
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+                    && !is_nothing_to_commit(&e)
+                {
+                    tracing::warn!(group = %self.group, error = %e, "commit on revoke failed; the next owner may see records again");
                 }
             }
             Rebalance::Assign(tpl) => {
                 tracing::debug!(group = %self.group, partitions = tpl.count(), "partitions assigned");
+                self.joined.store(true, Ordering::Release);
             }
             Rebalance::Error(e) => tracing::warn!(group = %self.group, error = %e, "rebalance failed"),
         }
@@ -81,6 +85,8 @@ pub(crate) fn member_config(
 /// One member of a consumer group on Kafka.
 pub struct KafkaGroupConsumer {
     consumer: Arc<Member>,
+    /// Records that arrived while joining, handed out by the next poll.
+    early: Vec<Record>,
     member: String,
     names: Arc<TopicNames>,
     timeout: Duration,
@@ -93,6 +99,10 @@ impl std::fmt::Debug for KafkaGroupConsumer {
 }
 
 impl KafkaGroupConsumer {
+    /// Subscribes and waits (up to the session timeout plus two seconds) until the group
+    /// coordinator has given this member its partitions, so `assignment()` and `seek()` are
+    /// meaningful as soon as `subscribe` returns, as on the embedded log. Members already in the
+    /// group must keep polling for the rebalance to complete.
     pub(crate) fn join(
         opts: &KafkaOptions,
         group: &str,
@@ -102,13 +112,27 @@ impl KafkaGroupConsumer {
     ) -> Result<Self> {
         let member = format!("eventline-{group}-{:08x}", rand_u32());
         let config = member_config(opts, group, &member, reset);
-        let consumer = Member::from_config_and_context(&config, GroupContext { group: group.to_owned() })
+        let joined = Arc::new(AtomicBool::new(false));
+        let context = GroupContext { group: group.to_owned(), joined: joined.clone() };
+        let consumer = Member::from_config_and_context(&config, context)
             .map_err(|e| backend(format!("cannot create a consumer for group {group}: {e}")))?;
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
             .map_err(|e| backend(format!("group {group} cannot subscribe to {topics:?}: {e}")))?;
-        Ok(Self { consumer: Arc::new(consumer), member, names, timeout: opts.request_timeout })
+        let deadline = std::time::Instant::now() + opts.session_timeout + Duration::from_secs(2);
+        let mut early = Vec::new();
+        while !joined.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => early.push(record_from(&m, names.get(m.topic()))),
+                Some(Err(e)) => tracing::warn!(group, error = %e, "consumer error while joining"),
+                None => {}
+            }
+        }
+        if !joined.load(Ordering::Acquire) {
+            tracing::warn!(group, "no partitions assigned yet; the member keeps joining while it polls");
+        }
+        Ok(Self { consumer: Arc::new(consumer), early, member, names, timeout: opts.request_timeout })
     }
 }
 
@@ -134,8 +158,12 @@ impl GroupConsumer for KafkaGroupConsumer {
     async fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<Vec<Record>> {
         let consumer = self.consumer.clone();
         let names = self.names.clone();
+        let mut early = std::mem::take(&mut self.early);
+        if early.len() > max_records {
+            self.early = early.split_off(max_records);
+        }
         blocking(move || {
-            let mut out: Vec<Record> = Vec::new();
+            let mut out: Vec<Record> = early;
             let deadline = std::time::Instant::now() + timeout;
             while out.len() < max_records {
                 // Wait for the first record; after that take only what is already there.
@@ -222,10 +250,10 @@ impl GroupConsumer for KafkaGroupConsumer {
     async fn close(self: Box<Self>) -> Result<()> {
         let consumer = self.consumer;
         blocking(move || {
-            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                if !is_nothing_to_commit(&e) {
-                    tracing::warn!(error = %e, "final commit before leaving the group failed");
-                }
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+                && !is_nothing_to_commit(&e)
+            {
+                tracing::warn!(error = %e, "final commit before leaving the group failed");
             }
             consumer.unsubscribe();
             // Dropping the last handle leaves the group (librdkafka's consumer close, which

@@ -407,14 +407,14 @@ impl EventLog for KafkaLog {
             if size > limit {
                 return Err(LogError::RecordTooLarge { index, size, limit });
             }
-            if let Some(p) = r.partition {
-                if p >= meta.partitions {
-                    return Err(LogError::UnknownPartition {
-                        topic: topic.to_owned(),
-                        partition: p,
-                        partitions: meta.partitions,
-                    });
-                }
+            if let Some(p) = r.partition
+                && p >= meta.partitions
+            {
+                return Err(LogError::UnknownPartition {
+                    topic: topic.to_owned(),
+                    partition: p,
+                    partitions: meta.partitions,
+                });
             }
         }
         let producer = self.producers.get(&self.opts, acks, meta.compression)?;
@@ -514,7 +514,8 @@ impl EventLog for KafkaLog {
         for t in topics {
             self.topic_meta(t).await?;
         }
-        let member = KafkaGroupConsumer::join(&self.opts, group, topics, reset, self.names.clone())?;
+        let (opts, group, topics, names) = (self.opts.clone(), group.to_owned(), topics.to_vec(), self.names.clone());
+        let member = blocking(move || KafkaGroupConsumer::join(&opts, &group, &topics, reset, names)).await?;
         Ok(Box::new(member))
     }
 

@@ -13,9 +13,9 @@ pub struct KafkaOptions {
     pub brokers: String,
     /// TLS and SASL settings; `None` for a plaintext listener.
     pub security: Option<KafkaSecurity>,
-    /// Consumer-group session timeout. A member that stops heartbeating for this long loses its
-    /// partitions. (Some brokers, tansu among them, also wait about half of it before a join
-    /// completes, so tests use a few seconds.)
+    /// Consumer-group session timeout (default 10 s). A member that stops heartbeating for this
+    /// long loses its partitions. Some brokers, tansu among them, also wait about half of it
+    /// before a join completes, so tests use a few seconds.
     pub session_timeout: Duration,
     /// How long an admin or metadata request may take before it fails.
     pub request_timeout: Duration,
@@ -34,7 +34,7 @@ impl Default for KafkaOptions {
         Self {
             brokers: "127.0.0.1:9092".into(),
             security: None,
-            session_timeout: Duration::from_secs(45),
+            session_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
             max_message_bytes: 1_000_000,

@@ -13,10 +13,10 @@ pub const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
 /// The broker's address; `None` (after saying so) when `EVENTLINE_SKIP_KAFKA=1`. Without either
 /// variable the test fails: a Kafka test that silently passes proves nothing.
 pub fn brokers() -> Option<String> {
-    if let Ok(b) = std::env::var("EVENTLINE_TEST_KAFKA_BROKERS") {
-        if !b.trim().is_empty() {
-            return Some(b);
-        }
+    if let Ok(b) = std::env::var("EVENTLINE_TEST_KAFKA_BROKERS")
+        && !b.trim().is_empty()
+    {
+        return Some(b);
     }
     if std::env::var("EVENTLINE_SKIP_KAFKA").as_deref() == Ok("1") {
         eprintln!("SKIPPED: EVENTLINE_SKIP_KAFKA=1, no Kafka broker test ran");
