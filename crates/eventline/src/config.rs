@@ -38,6 +38,7 @@ pub struct Config {
     pub kafka: KafkaSection,
     pub gateway: GatewaySection,
     pub database: DatabaseSection,
+    pub governance: GovernanceSection,
 }
 
 impl Default for Config {
@@ -51,6 +52,7 @@ impl Default for Config {
             kafka: KafkaSection::default(),
             gateway: GatewaySection::default(),
             database: DatabaseSection::default(),
+            governance: GovernanceSection::default(),
         }
     }
 }
@@ -192,6 +194,14 @@ impl Default for GatewaySection {
 pub struct DatabaseSection {
     /// `postgres://…`; empty means SQLite at `<data-dir>/eventline.db`.
     pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernanceSection {
+    /// TOML field policy (allow | mask | hash | drop per topic and field); unset = the default policy:
+    /// mask PII in every string field, hash the SSN, Email and Phone columns of Users.
+    pub policy_file: Option<PathBuf>,
 }
 
 /// Values given on the command line (already merged with their own environment variables).

@@ -1,10 +1,19 @@
 //! `eventline`: parses the command line, loads the configuration and hands over to the command.
 //! All behaviour lives in the libraries; this binary only wires them together.
 
+/// `println!` that returns an error instead of panicking when stdout is gone (e.g. `| head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod backend;
 mod cli;
 mod commands;
 mod config;
+mod gate;
 
 use std::process::ExitCode;
 
@@ -72,6 +81,14 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
     match runtime.block_on(commands::run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`eventline consume … | head`): not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let (code, message) = match e.downcast_ref::<Exit>() {
                 Some(exit) => (exit.code, exit.message.clone()),

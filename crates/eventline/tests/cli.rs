@@ -232,3 +232,43 @@ fn a_second_process_is_told_who_holds_the_data_dir() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains(&pid) && err.contains("in use"), "{err}");
 }
+
+#[test]
+fn produce_applies_the_governance_policy_and_raises_alerts_without_raw_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let change = |id: &str| {
+        format!(
+            r#"{{"event_type":"UPDATE","table":"Users","data":{{"UserId":"{id}","Email":"ann.lee@example.com","Notes":"SSN 123-45-6789 on file"}},"before":{{"Email":"old@example.com"}},"timestamp":"2024-11-27T00:00:00Z","_metadata":{{"timestamp":"2024-11-27T00:00:00.123Z","message_id":"m-{id}","producer":"p"}}}}"#
+        )
+    };
+    let out = run(d, &["produce", "db.changes.users"], &format!("{}\n", change("u1")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(d, &["produce", "db.changes.users"], &format!("{}\n", change("u2")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored: Vec<serde_json::Value> = stdout(&run(d, &["consume", "db.changes.users"], ""))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(stored.len(), 2);
+    let text = serde_json::to_string(&stored).unwrap();
+    assert!(!text.contains("ann.lee@example.com") && !text.contains("123-45-6789"), "raw PII reached the log: {text}");
+    let email = stored[0]["data"]["Email"].as_str().unwrap();
+    assert!(email.starts_with("hmac-sha256:"), "{email}");
+    assert_eq!(
+        stored[1]["data"]["Email"], stored[0]["data"]["Email"],
+        "the data dir's key makes hashes join across runs"
+    );
+    assert_eq!(stored[0]["data"]["Notes"], "SSN [SSN] on file");
+    let alerts: Vec<serde_json::Value> = stdout(&run(d, &["consume", "compliance.alerts"], ""))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!alerts.is_empty(), "findings are reported");
+    let alert_text = serde_json::to_string(&alerts).unwrap();
+    assert!(!alert_text.contains("ann.lee") && !alert_text.contains("6789"), "{alert_text}");
+    assert!(alerts.iter().all(|a| a["alert_type"] == "PII_EXPOSURE"));
+    let key = std::fs::metadata(d.join("pii-hash.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}

@@ -166,6 +166,14 @@ impl Default for Policy {
     /// it a random per-process key is used (hashes then only join within one process).
     fn default() -> Self {
         let hash_key = std::env::var(HASH_KEY_ENV).ok().filter(|k| !k.is_empty()).map(String::into_bytes);
+        Self::default_with_key(hash_key.unwrap_or_else(random_key))
+    }
+}
+
+impl Policy {
+    /// The default rules (see [`Policy::default`]) with a given hash key, e.g. one kept in the data
+    /// directory so hashes join across processes and restarts.
+    pub fn default_with_key(hash_key: Vec<u8>) -> Self {
         let mut tables = BTreeMap::new();
         tables.insert(
             "users".to_owned(),
@@ -175,7 +183,7 @@ impl Default for Policy {
                 ("Phone".to_owned(), Action::Hash),
             ],
         );
-        Self { hash_key: hash_key.unwrap_or_else(random_key), free_text: Action::Mask, tables, topics: BTreeMap::new() }
+        Self { hash_key, free_text: Action::Mask, tables, topics: BTreeMap::new() }
     }
 }
 

@@ -103,7 +103,7 @@ pub async fn run(args: BenchLogArgs, config: &Config) -> anyhow::Result<()> {
     }
     let figures = result?;
     if args.json {
-        println!("{}", serde_json::to_string(&figures)?);
+        outln!("{}", serde_json::to_string(&figures)?);
     }
     Ok(())
 }

@@ -3,14 +3,20 @@
 //! batch is being acknowledged form the next batch, so a fast pipe gets large batches and an
 //! interactive one gets an answer per line.
 //!
+//! Every event passes the governance gate before it is appended: the field policy masks, hashes or
+//! drops PII, and each finding is reported on `compliance.alerts` (without the raw value).
+//!
 //! The first invalid line stops the command: everything before it is appended and acknowledged,
 //! nothing from it on is, and the error names the line, the field and the reason.
 
 use std::io::{BufRead, Write};
 
 use bytes::Bytes;
+use eventline_governance::Location;
 use eventline_log::{Header, ProduceRecord};
-use eventline_model::{Metadata, Timestamp, schema};
+use eventline_model::events::Event;
+use eventline_model::topics::COMPLIANCE_ALERTS;
+use eventline_model::{Metadata, schema};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -18,6 +24,7 @@ use crate::Exit;
 use crate::backend::open_log;
 use crate::cli::ProduceArgs;
 use crate::config::Config;
+use crate::gate::Gate;
 
 const MAX_BATCH: usize = 2000;
 
@@ -32,6 +39,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let log = open_log(config).await?;
     let spec = log.describe_topic(&args.topic).await?.spec;
+    let gate = Gate::load(config)?;
     let acks = args.acks.unwrap_or(spec.acks);
 
     let (tx, mut rx) = mpsc::channel::<std::io::Result<String>>(MAX_BATCH * 4);
@@ -56,6 +64,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             }
         }
         let mut batch = Vec::with_capacity(pending.len());
+        let mut alerts = Vec::new();
         let mut failure = None;
         for line in pending.drain(..) {
             line_no += 1;
@@ -63,7 +72,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
-            match to_record(&line, &args, &spec, &headers, &config.producer) {
+            match to_record(&line, &args, &spec, &headers, &config.producer, &gate, &mut alerts) {
                 Ok(r) => batch.push(r),
                 Err(reason) => {
                     failure = Some(format!("line {line_no}: {reason}"));
@@ -84,6 +93,14 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             out.flush()?;
             appended += n;
         }
+        if !alerts.is_empty() {
+            let records = alerts
+                .iter()
+                .map(|a| ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(a).expect("alerts serialise"))))
+                .collect();
+            log.produce(COMPLIANCE_ALERTS, records, eventline_model::topics::Acks::All).await?;
+            tracing::info!(alerts = alerts.len(), "PII findings reported on {COMPLIANCE_ALERTS}");
+        }
         if let Some(message) = failure {
             return Err(Exit::new(
                 1,
@@ -95,12 +112,15 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn to_record(
     line: &str,
     args: &ProduceArgs,
     spec: &eventline_model::topics::TopicSpec,
     headers: &[Header],
     producer: &str,
+    gate: &Gate,
+    alerts: &mut Vec<eventline_model::events::ComplianceAlert>,
 ) -> Result<ProduceRecord, String> {
     let mut event: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     if args.stamp {
@@ -113,15 +133,16 @@ fn to_record(
         }
         return Err(msg);
     }
+    let outcome = gate.apply(&spec.name, &mut event, "produce", Location::InboundPayload);
+    if outcome.changed
+        && let Err(e) = schema::validate(&spec.name, &event)
+    {
+        return Err(format!("the governance policy leaves the event invalid: {e}"));
+    }
+    alerts.extend(outcome.alerts);
     let key = args.key.clone().or_else(|| spec.key_of(&event));
-    let timestamp = event
-        .get("_metadata")
-        .and_then(|m| m.get("timestamp"))
-        .and_then(|t| t.as_str())
-        .and_then(|t| t.parse::<Timestamp>().ok())
-        .map(|t| t.unix_millis());
-    // The value is the line exactly as given unless --stamp changed it.
-    let value = if args.stamp {
+    // The value is the line exactly as given unless --stamp or the policy changed it.
+    let value = if args.stamp || outcome.changed {
         Bytes::from(serde_json::to_vec(&event).expect("JSON serialises"))
     } else {
         Bytes::copy_from_slice(line.trim().as_bytes())
@@ -130,7 +151,9 @@ fn to_record(
         key: key.map(Bytes::from),
         value: Some(value),
         headers: headers.to_vec(),
-        timestamp,
+        // Records are stamped with the append time (Kafka's LogAppendTime): retention and
+        // `consume --since` count from when an event arrived, whatever time the event itself names.
+        timestamp: None,
         partition: args.partition,
     })
 }

@@ -5,7 +5,7 @@ use crate::Exit;
 pub fn run(topic: &str) -> anyhow::Result<()> {
     match schema::schema_for(topic) {
         Some(s) => {
-            println!("{}", serde_json::to_string_pretty(s)?);
+            outln!("{}", serde_json::to_string_pretty(s)?);
             Ok(())
         }
         None => {

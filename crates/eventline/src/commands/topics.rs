@@ -14,16 +14,21 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
             let topics = log.list_topics().await?;
             if json {
                 for t in &topics {
-                    println!("{}", serde_json::to_string(&summary(t))?);
+                    outln!("{}", serde_json::to_string(&summary(t))?);
                 }
             } else {
-                println!(
+                outln!(
                     "{:<32} {:>10} {:>10} {:>11} {:>12} {:>10}",
-                    "TOPIC", "PARTITIONS", "RETENTION", "COMPRESSION", "RECORDS", "SIZE"
+                    "TOPIC",
+                    "PARTITIONS",
+                    "RETENTION",
+                    "COMPRESSION",
+                    "RECORDS",
+                    "SIZE"
                 );
                 for t in &topics {
                     let s = summary(t);
-                    println!(
+                    outln!(
                         "{:<32} {:>10} {:>10} {:>11} {:>12} {:>10}",
                         t.spec.name,
                         t.spec.partitions,
@@ -39,21 +44,21 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
         TopicsCommand::Describe { name, json } => {
             let d = log.describe_topic(&name).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
                 let s = &d.spec;
-                println!("topic:        {}", s.name);
-                println!("partitions:   {}", s.partitions);
-                println!("replication:  {}", s.replication_factor);
-                println!("retention:    {}", duration_text::format(s.retention));
-                println!(
+                outln!("topic:        {}", s.name);
+                outln!("partitions:   {}", s.partitions);
+                outln!("replication:  {}", s.replication_factor);
+                outln!("retention:    {}", duration_text::format(s.retention));
+                outln!(
                     "size cap:     {}",
                     s.retention_bytes.map_or("none".to_owned(), |b| format!("{} per partition", human_bytes(b)))
                 );
-                println!("compression:  {}", s.compression);
-                println!("acks:         {}", s.acks);
-                println!("key field:    {}", s.key_pointer.as_deref().unwrap_or("(none: --key or null)"));
-                println!(
+                outln!("compression:  {}", s.compression);
+                outln!("acks:         {}", s.acks);
+                outln!("key field:    {}", s.key_pointer.as_deref().unwrap_or("(none: --key or null)"));
+                outln!(
                     "schema:       {}",
                     if eventline_model::schema::schema_for(&s.name).is_some() {
                         "built in (eventline schema NAME)"
@@ -61,10 +66,10 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
                         "none (any JSON object)"
                     }
                 );
-                println!();
-                println!("{:>9} {:>12} {:>12} {:>10}", "PARTITION", "START", "END", "SIZE");
+                outln!();
+                outln!("{:>9} {:>12} {:>12} {:>10}", "PARTITION", "START", "END", "SIZE");
                 for p in &d.partitions {
-                    println!(
+                    outln!(
                         "{:>9} {:>12} {:>12} {:>10}",
                         p.partition,
                         p.start_offset,
@@ -78,7 +83,7 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
         TopicsCommand::Create(args) => {
             let spec = spec_from(args, config)?;
             log.create_topic(&spec).await?;
-            println!(
+            outln!(
                 "created topic {} ({} partitions, retention {}, compression {})",
                 spec.name,
                 spec.partitions,
@@ -96,7 +101,7 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
                 .into());
             }
             log.delete_topic(&name).await?;
-            println!("deleted topic {name}");
+            outln!("deleted topic {name}");
             Ok(())
         }
     }
