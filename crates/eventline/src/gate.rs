@@ -1,66 +1,27 @@
-//! The governance gate every event passes before it is appended: the field policy is applied
-//! (PII masked, hashed or dropped as configured) and each finding raises a deduplicated
-//! `compliance.alerts` event that never carries the raw value.
+//! Builds the governance gate from the configuration: the policy file, or the default policy
+//! keyed with the data directory's hash key.
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 
 use anyhow::Context;
 use eventline_governance::policy::HASH_KEY_ENV;
-use eventline_governance::{AlertBuilder, AlertSource, Detector, Location, Policy};
-use eventline_model::events::{AlertAction, ComplianceAlert};
-use eventline_model::topics::COMPLIANCE_ALERTS;
-use serde_json::Value;
+use eventline_governance::{Gate, Policy};
 
 use crate::config::Config;
 
-#[derive(Debug)]
-pub struct Gate {
-    detector: Detector,
-    policy: Policy,
-    alerts: Mutex<AlertBuilder>,
-}
-
-/// What the gate did to one event.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// The policy changed the event (it must be re-serialised).
-    pub changed: bool,
-    pub alerts: Vec<ComplianceAlert>,
-}
-
-impl Gate {
-    /// The configured policy, or the default one keyed with the data directory's hash key.
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
-        let policy = match &config.governance.policy_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read governance.policy_file {}", path.display()))?;
-                Policy::from_toml_str(&text).with_context(|| format!("in governance.policy_file {}", path.display()))?
-            }
-            None if std::env::var(HASH_KEY_ENV).is_ok_and(|k| !k.is_empty()) => Policy::default(),
-            None => Policy::default_with_key(hash_key(&config.data_dir)?),
-        };
-        Ok(Self { detector: Detector::new(), policy, alerts: Mutex::new(AlertBuilder::new(config.producer.clone())) })
-    }
-
-    /// Applies the policy to `event` bound for `topic`; `component` names the producer in alerts.
-    pub fn apply(&self, topic: &str, event: &mut Value, component: &str, location: Location) -> Outcome {
-        let findings = self.policy.apply(topic, event, &self.detector);
-        if findings.is_empty() {
-            return Outcome::default();
+/// The configured policy, or the default one keyed with the data directory's hash key.
+pub fn load(config: &Config) -> anyhow::Result<Gate> {
+    let policy = match &config.governance.policy_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read governance.policy_file {}", path.display()))?;
+            Policy::from_toml_str(&text).with_context(|| format!("in governance.policy_file {}", path.display()))?
         }
-        let changed = findings.iter().any(|f| f.action != AlertAction::Allowed);
-        // Alerts about alerts would loop; an alert is already free of raw values.
-        if topic == COMPLIANCE_ALERTS {
-            return Outcome { changed, alerts: Vec::new() };
-        }
-        let message_id = event.pointer("/_metadata/message_id").and_then(Value::as_str).map(str::to_owned);
-        let source = AlertSource { component, execution_id: message_id.as_deref(), location };
-        let alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner()).build(&source, &findings);
-        Outcome { changed, alerts }
-    }
+        None if std::env::var(HASH_KEY_ENV).is_ok_and(|k| !k.is_empty()) => Policy::default(),
+        None => Policy::default_with_key(hash_key(&config.data_dir)?),
+    };
+    Ok(Gate::new(policy, config.producer.clone()))
 }
 
 /// The data directory's key for the `hash` action: created once (32 random bytes, hex, mode 0600)

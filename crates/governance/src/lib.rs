@@ -46,6 +46,7 @@
 pub mod alerts;
 mod context;
 pub mod detector;
+mod gate;
 pub mod kind;
 pub mod policy;
 pub mod redaction;
@@ -54,6 +55,7 @@ pub mod validators;
 
 pub use alerts::{AlertBuilder, AlertSource, Location, PII_EXPOSURE, severity};
 pub use detector::{DEFAULT_THRESHOLD, Detector, Entity};
+pub use gate::{Gate, Outcome};
 pub use kind::PiiKind;
 pub use policy::{Action, Finding, Policy, PolicyError, detect_field};
 pub use redaction::{mask_card, mask_value, redact, redact_with};

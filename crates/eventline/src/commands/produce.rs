@@ -12,7 +12,7 @@
 use std::io::{BufRead, Write};
 
 use bytes::Bytes;
-use eventline_governance::Location;
+use eventline_governance::{Gate, Location};
 use eventline_log::{Header, ProduceRecord};
 use eventline_model::events::Event;
 use eventline_model::topics::COMPLIANCE_ALERTS;
@@ -24,7 +24,6 @@ use crate::Exit;
 use crate::backend::open_log;
 use crate::cli::ProduceArgs;
 use crate::config::Config;
-use crate::gate::Gate;
 
 const MAX_BATCH: usize = 2000;
 
@@ -39,7 +38,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let log = open_log(config).await?;
     let spec = log.describe_topic(&args.topic).await?.spec;
-    let gate = Gate::load(config)?;
+    let gate = crate::gate::load(config)?;
     let acks = args.acks.unwrap_or(spec.acks);
 
     let (tx, mut rx) = mpsc::channel::<std::io::Result<String>>(MAX_BATCH * 4);
