@@ -2,8 +2,8 @@
 //! from SQLite (triggers writing an outbox in the same transaction) and from PostgreSQL logical
 //! replication (`pgoutput`), with no loss and no duplicates across restarts.
 //!
-//! This build holds the replication position type the PostgreSQL source, its lag metrics and its
-//! durable resume point are built on:
+//! This build captures from SQLite ([`sqlite::SqliteCapture`]); for PostgreSQL it holds the
+//! replication position type its lag metrics and durable resume point are built on:
 //!
 //! ```
 //! use eventline_cdc::Lsn;
@@ -13,6 +13,9 @@
 //! assert_eq!(flushed.to_string(), "16/B374D848");
 //! ```
 
+mod error;
 mod lsn;
+pub mod sqlite;
 
+pub use error::{CdcError, Result};
 pub use lsn::{Lsn, LsnError};

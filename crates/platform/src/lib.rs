@@ -2,7 +2,7 @@
 //! loan or wealth agent, the agents doing banking work on the data in the database, the memory
 //! manager keeping conversations, and the CRM and market-data integrations.
 //!
-//! This build holds the planner:
+//! This build holds the planner and the database schema (`store`):
 //!
 //! ```
 //! use eventline_platform::planner::{Planner, Route};
@@ -12,3 +12,4 @@
 //! ```
 
 pub mod planner;
+pub mod store;

@@ -1,0 +1,290 @@
+//! The relay: reads the outbox in commit order, turns rows into `db.changes.*` events, passes them
+//! through the governance gate, appends them with acks=all, and only then deletes the rows.
+//!
+//! No loss: a row leaves the outbox only after its event is durable. No duplicates: every record
+//! carries its outbox sequence number and this database's source id in headers; on start the relay
+//! reads the tail of each partition to learn the last sequence number it holds, and skips rows at
+//! or below it (they were appended before a crash that came before the delete). This works per
+//! partition because a key always maps to the same partition and rows are appended in sequence
+//! order, so a crash in the middle of a multi-partition append is resolved exactly.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventline_governance::{Gate, Location};
+use eventline_log::partitioner::partition_for_key;
+use eventline_log::{EventLog, Header, ProduceRecord};
+use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
+use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
+use eventline_model::{MessageId, Metadata, Timestamp};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::triggers::{self, OUTBOX};
+use crate::error::{CdcError, Result};
+
+/// Header holding the outbox sequence number of a captured change.
+pub const SEQ_HEADER: &str = "eventline.cdc.seq";
+/// Header holding the capture source id (one per database).
+pub const SOURCE_HEADER: &str = "eventline.cdc.source";
+
+const TABLES: [SourceTable; 2] = [SourceTable::Users, SourceTable::Conversations];
+/// How far back the relay looks in a partition for its own last record.
+const TAIL_SCAN_LIMIT: u64 = 100_000;
+
+/// Outbox backlog: what is captured but not yet relayed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    pub rows: u64,
+    /// Commit time of the oldest row not yet relayed.
+    pub oldest: Option<String>,
+}
+
+/// Capture of `Users` and `conversations` from one SQLite database.
+pub struct SqliteCapture {
+    conn: Connection,
+    log: Arc<dyn EventLog>,
+    gate: Option<Arc<Gate>>,
+    producer: String,
+    source_id: String,
+    partitions: HashMap<&'static str, u32>,
+    relayed: HashMap<(&'static str, u32), i64>,
+    batch: usize,
+}
+
+impl std::fmt::Debug for SqliteCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteCapture").field("source_id", &self.source_id).field("relayed", &self.relayed).finish()
+    }
+}
+
+struct OutboxRow {
+    seq: i64,
+    table: SourceTable,
+    kind: ChangeKind,
+    before: Option<Row>,
+    after: Option<Row>,
+    changed_at: Timestamp,
+}
+
+impl SqliteCapture {
+    /// Opens the database at `path`, applies the migrations, installs the capture triggers and
+    /// learns from the log what was already relayed.
+    pub async fn open(
+        path: &Path,
+        log: Arc<dyn EventLog>,
+        gate: Option<Arc<Gate>>,
+        producer: impl Into<String>,
+    ) -> Result<Self> {
+        let mut conn = eventline_platform::store::sqlite::open(path)?;
+        eventline_platform::store::sqlite::migrate(&mut conn)?;
+        let source_id = triggers::install(&mut conn, &TABLES)?;
+        let mut partitions = HashMap::new();
+        let mut relayed = HashMap::new();
+        for table in TABLES {
+            let topic = table.topic();
+            let d = log.describe_topic(topic).await?;
+            partitions.insert(topic, d.spec.partitions);
+            for p in 0..d.spec.partitions {
+                relayed.insert((topic, p), last_relayed(&*log, topic, p, &source_id).await?);
+            }
+        }
+        Ok(Self { conn, log, gate, producer: producer.into(), source_id, partitions, relayed, batch: 1000 })
+    }
+
+    /// This database's capture source id.
+    pub fn source_id(&self) -> &str {
+        &self.source_id
+    }
+
+    /// Relays up to one batch; returns how many outbox rows it consumed.
+    pub async fn relay_once(&mut self) -> Result<usize> {
+        let rows = self.read_batch()?;
+        let Some(last_seq) = rows.last().map(|r| r.seq) else { return Ok(0) };
+        let mut by_topic: HashMap<&'static str, Vec<(i64, ProduceRecord)>> = HashMap::new();
+        let mut alerts = Vec::new();
+        for row in &rows {
+            let topic = row.table.topic();
+            let event = DbChange::from_images(
+                row.kind,
+                row.table,
+                row.before.clone(),
+                row.after.clone(),
+                row.changed_at.clone(),
+                Metadata {
+                    timestamp: Timestamp::now(),
+                    message_id: message_id(&self.source_id, row.seq, row.changed_at.unix_millis()),
+                    producer: self.producer.clone(),
+                    extra: Default::default(),
+                },
+            );
+            let mut value = event.to_value();
+            if let Some(gate) = &self.gate {
+                alerts.extend(gate.apply(topic, &mut value, "cdc", Location::Event).alerts);
+            }
+            // The key is read after the policy ran, so a hashed key column never leaks raw.
+            let key =
+                value.pointer(&format!("/data/{}", row.table.key_column())).and_then(key_text).or_else(|| event.key());
+            let Some(key) = key else {
+                return Err(CdcError::BadRow {
+                    seq: row.seq,
+                    reason: format!("no {} in the row", row.table.key_column()),
+                });
+            };
+            let partition = partition_for_key(key.as_bytes(), self.partitions[topic]);
+            if row.seq <= self.relayed[&(topic, partition)] {
+                continue; // appended before a crash that came before the delete
+            }
+            let record = ProduceRecord {
+                key: Some(Bytes::from(key)),
+                value: Some(Bytes::from(serde_json::to_vec(&value).expect("JSON serialises"))),
+                headers: vec![
+                    Header::new(SEQ_HEADER, Bytes::from(row.seq.to_string())),
+                    Header::new(SOURCE_HEADER, Bytes::from(self.source_id.clone())),
+                ],
+                timestamp: None,
+                partition: Some(partition),
+            };
+            by_topic.entry(topic).or_default().push((row.seq, record));
+        }
+        for (topic, items) in by_topic {
+            let (seqs, records): (Vec<i64>, Vec<ProduceRecord>) = items.into_iter().unzip();
+            let positions = self.log.produce(topic, records, Acks::All).await?;
+            for (seq, pos) in seqs.into_iter().zip(positions) {
+                self.relayed.insert((topic, pos.partition), seq);
+            }
+        }
+        if !alerts.is_empty() {
+            let records = alerts
+                .iter()
+                .map(|a| ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(a).expect("alerts serialise"))))
+                .collect();
+            self.log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
+        }
+        // Only now, with every event durable, may the rows go.
+        self.conn.execute(&format!("DELETE FROM {OUTBOX} WHERE seq <= ?1"), [last_seq])?;
+        Ok(rows.len())
+    }
+
+    /// Relays until `stop` turns true: batches back to back while there is a backlog, then waits
+    /// for the next commit of any connection (`PRAGMA data_version`, checked every millisecond).
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<()> {
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            if self.relay_once().await? > 0 {
+                continue;
+            }
+            let seen = self.data_version()?;
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+                if self.data_version()? != seen {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Rows captured but not yet relayed.
+    pub fn backlog(&self) -> Result<Backlog> {
+        backlog(&self.conn)
+    }
+
+    fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    fn read_batch(&self) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} ORDER BY seq LIMIT ?1"
+        ))?;
+        let raw = stmt
+            .query_map([self.batch as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        raw.into_iter()
+            .map(|(seq, tbl, op, before, after, changed_at)| {
+                let bad = |reason: String| CdcError::BadRow { seq, reason };
+                let table = TABLES
+                    .into_iter()
+                    .find(|t| t.sql_name() == tbl)
+                    .ok_or_else(|| bad(format!("unknown table {tbl}")))?;
+                let kind = match op.as_str() {
+                    "INSERT" => ChangeKind::Insert,
+                    "UPDATE" => ChangeKind::Update,
+                    "DELETE" => ChangeKind::Delete,
+                    other => return Err(bad(format!("unknown operation {other}"))),
+                };
+                let image = |text: Option<String>| -> Result<Option<Row>> {
+                    text.map(|t| {
+                        serde_json::from_str::<Row>(&t).map_err(|e| bad(format!("row image is not a JSON object: {e}")))
+                    })
+                    .transpose()
+                };
+                let changed_at = changed_at.parse::<Timestamp>().map_err(|e| bad(e.to_string()))?;
+                Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at })
+            })
+            .collect()
+    }
+}
+
+/// Backlog of the outbox in the database at `conn`.
+pub fn backlog(conn: &Connection) -> Result<Backlog> {
+    let (rows, oldest): (i64, Option<String>) =
+        conn.query_row(&format!("SELECT count(*), min(changed_at) FROM {OUTBOX}"), [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Backlog { rows: rows as u64, oldest })
+}
+
+fn key_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A UUID v7 for an outbox row: the commit time in its time field and, in its random bits, a hash
+/// of (source, sequence) — so a row relayed twice would carry the same id.
+fn message_id(source_id: &str, seq: i64, unix_ms: i64) -> MessageId {
+    let digest = Sha256::new().chain_update(source_id.as_bytes()).chain_update(seq.to_be_bytes()).finalize();
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&digest[..10]);
+    let id = uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &rand).into_uuid();
+    MessageId::parse(id.to_string()).expect("a UUID is not empty")
+}
+
+/// The highest outbox sequence number from `source_id` in the tail of one partition (0 if none).
+async fn last_relayed(log: &dyn EventLog, topic: &str, partition: u32, source_id: &str) -> Result<i64> {
+    let (start, end) = log.watermarks(topic, partition).await?;
+    let mut hi = end;
+    while hi > start && end - hi < TAIL_SCAN_LIMIT {
+        let lo = hi.saturating_sub(1000).max(start);
+        let records = log.fetch(topic, partition, lo, (hi - lo) as usize).await?;
+        for r in records.iter().rev() {
+            if r.header(SOURCE_HEADER) == Some(source_id.as_bytes())
+                && let Some(seq) =
+                    r.header(SEQ_HEADER).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok())
+            {
+                return Ok(seq);
+            }
+        }
+        hi = lo;
+    }
+    Ok(0)
+}

@@ -1,0 +1,92 @@
+//! Opening the SQLite database the way every eventline connection must.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::SQLITE_MIGRATIONS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: u32,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Opens `path` in WAL mode (readers never block the writer), with a busy timeout, foreign keys,
+/// and `recursive_triggers` on so that `INSERT OR REPLACE` fires the delete triggers of the row it
+/// replaces (change data capture then sees a DELETE and an INSERT).
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+    conn.pragma_update(None, "recursive_triggers", "ON").map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Applies the migrations not applied yet; returns how many ran.
+pub fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _eventline_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    let mut ran = 0;
+    for (version, sql) in SQLITE_MIGRATIONS {
+        let done: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM _eventline_migrations WHERE version = ?1)", [version], |r| {
+                r.get(0)
+            })?;
+        if done {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|source| StoreError::Migration { version: *version, source })?;
+        tx.execute(
+            "INSERT INTO _eventline_migrations (version, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            [version],
+        )?;
+        tx.commit()?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_create_the_contract_tables_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("eventline.db")).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), SQLITE_MIGRATIONS.len());
+        assert_eq!(migrate(&mut conn).unwrap(), 0, "idempotent");
+        let cols: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('Users')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(cols, ["UserId", "Email", "Name", "Phone", "CreatedAt", "UpdatedAt"]);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let bad =
+            conn.execute("INSERT INTO conversations (conversation_id, user_id, doc) VALUES ('c', 'u', 'not json')", []);
+        assert!(bad.is_err(), "doc must be JSON");
+    }
+}
