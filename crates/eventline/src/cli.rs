@@ -222,13 +222,22 @@ pub enum PiiCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CdcCommand {
-    /// Capture changes of Users and conversations into the log.
+    /// Capture changes of Users and conversations into the log until Ctrl-C or SIGTERM.
+    ///
+    /// Changes made by any client (eventline, the sqlite3 shell, another service) are captured.
     Run {
+        /// Default: SQLite at <data-dir>/eventline.db. Also sqlite:///path/to.db.
         #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
         database: Option<String>,
     },
-    /// Capture position, lag and slot health.
-    Status,
+    /// Capture backlog and lag.
+    Status {
+        #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
+        database: Option<String>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

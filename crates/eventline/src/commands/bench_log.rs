@@ -84,15 +84,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub async fn run(args: BenchLogArgs, config: &Config) -> anyhow::Result<()> {
-    if config.backend != Backend::Embedded {
-        return Err(Exit::new(2, "bench log --backend kafka is not available in this build yet").into());
-    }
     let latency_for = humantime::parse_duration(&args.latency_duration)
         .map_err(|e| Exit::new(2, format!("--latency-duration `{}`: {e}", args.latency_duration)))?;
     if args.records == 0 || args.batch == 0 || args.partitions == 0 || args.keys == 0 || args.rate == 0 {
         return Err(Exit::new(2, "--records, --batch, --partitions, --keys and --rate must be positive").into());
     }
     let quiet = args.json;
+    if config.backend == Backend::Kafka {
+        // The brokers own storage and recovery: no data directory, no SIGKILL-reopen phase.
+        let figures = kafka::measure(&args, config, latency_for, quiet).await?;
+        if args.json {
+            outln!("{}", serde_json::to_string(&figures)?);
+        }
+        return Ok(());
+    }
     let owned_dir = args.dir.is_none();
     let dir = args.dir.clone().unwrap_or_else(|| config.data_dir.join(format!("bench-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir);
@@ -309,4 +314,310 @@ fn reopen_after_kill(dir: &Path, work: &Workload, opts: EmbeddedOptions) -> anyh
     let ms = started.elapsed().as_secs_f64() * 1e3;
     drop(log);
     Ok(ms)
+}
+
+/// `bench log --backend kafka`: the same phases on a Kafka cluster, plus a bare rdkafka producer
+/// with the same settings on the same records and batches (`reference_produce_msgs_per_s`) and
+/// the produce→consume latency of a consumer group at the paced rate. The SIGKILL-reopen phase
+/// is skipped: the brokers, not eventline, own durability and recovery.
+mod kafka {
+    use std::collections::VecDeque;
+
+    use eventline_kafka::{KafkaLog, reference};
+    use eventline_log::{OffsetReset, RecordPosition};
+    use eventline_model::topics::Compression;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    /// Produce calls (batches) kept in flight in the throughput phase, by both producers.
+    const IN_FLIGHT: usize = 8;
+    /// Header carrying a record's intended send time, nanoseconds since the phase's origin.
+    const SENT_AT: &str = "bench-sent-at-ns";
+
+    /// The workload's batches, reproducible from `seed`, so both producers send the same records.
+    fn batches(
+        work: &Workload,
+        records: u64,
+        batch: usize,
+        seed: u64,
+    ) -> impl Iterator<Item = Vec<ProduceRecord>> + '_ {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut left = records;
+        std::iter::from_fn(move || {
+            let n = left.min(batch as u64) as usize;
+            left -= n as u64;
+            (n > 0).then(|| (0..n).map(|_| work.record(&mut rng)).collect())
+        })
+    }
+
+    fn round(x: f64, places: i32) -> f64 {
+        let f = 10f64.powi(places);
+        (x * f).round() / f
+    }
+
+    pub async fn measure(
+        args: &BenchLogArgs,
+        config: &Config,
+        latency_for: Duration,
+        quiet: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let opts = crate::backend::kafka_options(config)?;
+        let log = Arc::new(
+            KafkaLog::connect(opts.clone())
+                .await
+                .with_context(|| format!("cannot reach Kafka at {}", config.kafka.brokers))?,
+        );
+        let run = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let (topic, ref_topic, lat_topic) =
+            (format!("{TOPIC}.{run}"), format!("{TOPIC}.reference.{run}"), format!("{LATENCY_TOPIC}.{run}"));
+        for t in [&topic, &ref_topic, &lat_topic] {
+            let mut spec = TopicSpec::new(t.as_str());
+            spec.partitions = args.partitions;
+            spec.retention = None;
+            log.create_topic(&spec).await?;
+        }
+        let result = phases(args, &log, &opts, [&topic, &ref_topic, &lat_topic], latency_for, quiet).await;
+        for t in [&topic, &ref_topic, &lat_topic] {
+            let _ = log.delete_topic(t).await;
+        }
+        let mut figures = result?;
+        figures["brokers"] = json!(config.kafka.brokers);
+        Ok(figures)
+    }
+
+    async fn phases(
+        args: &BenchLogArgs,
+        log: &Arc<KafkaLog>,
+        opts: &eventline_kafka::KafkaOptions,
+        [topic, ref_topic, lat_topic]: [&String; 3],
+        latency_for: Duration,
+        quiet: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let work = Arc::new(Workload::new(args.keys, args.record_bytes));
+        let seed = rand::random::<u64>();
+        let say = |line: String| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        };
+
+        // 1a. Produce throughput through eventline: batches of --batch, acks=1, IN_FLIGHT calls at once.
+        let pb = bar(args.records, "produce", quiet);
+        let mut per_partition = vec![0u64; args.partitions as usize];
+        let mut tally = |positions: Vec<RecordPosition>| {
+            for p in positions {
+                per_partition[p.partition as usize] += 1;
+            }
+        };
+        let started = Instant::now();
+        let (mut sent, mut bytes) = (0u64, 0u64);
+        let mut window = VecDeque::new();
+        for batch in batches(&work, args.records, args.batch, seed) {
+            if window.len() >= IN_FLIGHT {
+                let call: tokio::task::JoinHandle<eventline_log::Result<Vec<RecordPosition>>> =
+                    window.pop_front().expect("non-empty window");
+                tally(call.await??);
+            }
+            sent += batch.len() as u64;
+            bytes += batch.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
+            let (log, t) = (log.clone(), topic.clone());
+            window.push_back(tokio::spawn(async move { log.produce(&t, batch, Acks::Leader).await }));
+            pb.set_position(sent);
+        }
+        for call in window {
+            tally(call.await??);
+        }
+        let produce_s = started.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        let produce_rate = sent as f64 / produce_s;
+        let produce_mb = bytes as f64 / produce_s / 1e6;
+        say(format!(
+            "produce: {sent} records in {produce_s:.2} s = {produce_rate:.0} msg/s, {produce_mb:.1} MB/s (acks=1, batch {}, {IN_FLIGHT} in flight)",
+            args.batch
+        ));
+
+        // 1b. The same records and batches through a bare rdkafka producer with the same settings.
+        let as_pairs = |b: Vec<ProduceRecord>| {
+            b.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
+        };
+        let started = Instant::now();
+        let ref_sent = reference::produce_batches(
+            opts,
+            ref_topic,
+            Acks::Leader,
+            Compression::None,
+            batches(&work, args.records, args.batch, seed).map(as_pairs),
+            IN_FLIGHT,
+        )
+        .await?;
+        let ref_rate = ref_sent as f64 / started.elapsed().as_secs_f64();
+        let ratio = produce_rate / ref_rate;
+        say(format!("reference (bare rdkafka, same settings): {ref_rate:.0} msg/s; eventline/reference = {ratio:.3}"));
+
+        // 2. Consume throughput: read every partition from the start (up to what was produced:
+        // a broker's high watermark may lag, see the crate docs of eventline-kafka).
+        let pb = bar(sent, "consume", quiet);
+        let started = Instant::now();
+        let (mut read, mut read_bytes) = (0u64, 0u64);
+        for (p, &want) in per_partition.iter().enumerate() {
+            let (mut at, mut got, mut empty) = (0u64, 0u64, 0);
+            while got < want {
+                let records = log.fetch(topic, p as u32, at, 10_000).await?;
+                let Some(last) = records.last() else {
+                    empty += 1;
+                    if empty > 10 {
+                        anyhow::bail!("partition {p}: read {got} of {want} records, then nothing more");
+                    }
+                    continue;
+                };
+                at = last.offset + 1;
+                got += records.len() as u64;
+                read_bytes += records.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
+                pb.set_position(read + got);
+            }
+            read += got;
+        }
+        let consume_s = started.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        if read != sent {
+            anyhow::bail!("consumed {read} records but produced {sent}");
+        }
+        let consume_rate = read as f64 / consume_s;
+        let consume_mb = read_bytes as f64 / consume_s / 1e6;
+        say(format!("consume: {read} records in {consume_s:.2} s = {consume_rate:.0} msg/s, {consume_mb:.1} MB/s"));
+
+        // 3. acks=all at the paced rate, from each record's intended send time, with a consumer
+        // group member reading the same topic: produce→consume latency on the same records.
+        let total = (latency_for.as_secs_f64() * args.rate as f64) as u64;
+        let group = format!("bench-{}", lat_topic.replace('.', "-"));
+        let mut member = log.subscribe(&group, std::slice::from_ref(lat_topic), OffsetReset::Earliest).await?;
+        // One record first, unmeasured: it creates the idempotent acks=all producer (a producer
+        // id from the cluster), which is set-up cost, not latency.
+        log.produce(lat_topic, vec![work.record(&mut rand::rng())], Acks::All).await?;
+        let origin = Instant::now();
+        let reader = tokio::spawn(async move {
+            let mut e2e = Vec::with_capacity(total as usize);
+            let deadline = Instant::now() + latency_for + Duration::from_secs(30);
+            let mut committed = Instant::now();
+            while (e2e.len() as u64) < total && Instant::now() < deadline {
+                for r in member.poll(10_000, Duration::from_millis(100)).await? {
+                    // The warm-up record has no send time.
+                    let Some(at_ns) = r.header(SENT_AT).and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                    else {
+                        continue;
+                    };
+                    let now_ns = origin.elapsed().as_nanos() as u64;
+                    e2e.push(now_ns.saturating_sub(at_ns) as f64 / 1e6);
+                }
+                if committed.elapsed() >= Duration::from_secs(1) {
+                    member.commit().await?;
+                    committed = Instant::now();
+                }
+            }
+            member.commit().await?;
+            member.close().await?;
+            anyhow::Ok(e2e)
+        });
+        let pb = bar(total, "acks=all", quiet);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(f64, f64), String>>();
+        let handle = tokio::runtime::Handle::current();
+        let pacer = {
+            let (log, work, lat_topic) = (log.clone(), work.clone(), lat_topic.clone());
+            let rate = args.rate as f64;
+            std::thread::spawn(move || {
+                let mut rng = rand::rng();
+                for i in 0..total {
+                    let intended = origin + Duration::from_secs_f64(i as f64 / rate);
+                    let now = Instant::now();
+                    if intended > now {
+                        std::thread::sleep(intended - now);
+                    }
+                    let at_ns = (intended - origin).as_nanos().to_string();
+                    let record = work.record(&mut rng).with_header(SENT_AT, at_ns);
+                    let (log, tx, t) = (log.clone(), tx.clone(), lat_topic.clone());
+                    handle.spawn(async move {
+                        let sent = Instant::now();
+                        let r = log.produce(&t, vec![record], Acks::All).await;
+                        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+                        let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
+                    });
+                }
+            })
+        };
+        let mut lat = Vec::with_capacity(total as usize);
+        let mut service = Vec::with_capacity(total as usize);
+        while (lat.len() as u64) < total {
+            match rx.recv().await {
+                Some(Ok((ms, svc))) => {
+                    lat.push(ms);
+                    service.push(svc);
+                }
+                Some(Err(e)) => anyhow::bail!("acks=all produce failed: {e}"),
+                None => break,
+            }
+            if lat.len() % 1000 == 0 {
+                pb.set_position(lat.len() as u64);
+            }
+        }
+        pacer.join().map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
+        pb.finish_and_clear();
+        let mut e2e = reader.await??;
+        if (e2e.len() as u64) < total {
+            anyhow::bail!("the consumer group read {} of {total} records of the latency phase", e2e.len());
+        }
+        for v in [&mut lat, &mut service, &mut e2e] {
+            v.sort_by(f64::total_cmp);
+        }
+        let service_p99 = percentile(&service, 0.99);
+        let (p50, p99, p999, max) = (
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            percentile(&lat, 0.999),
+            lat.last().copied().unwrap_or(0.0),
+        );
+        let (e2e_p50, e2e_p99, e2e_max) =
+            (percentile(&e2e, 0.5), percentile(&e2e, 0.99), e2e.last().copied().unwrap_or(0.0));
+        say(format!(
+            "acks=all at {} msg/s for {}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms ({} records)",
+            args.rate,
+            humantime::format_duration(latency_for),
+            lat.len()
+        ));
+        say(format!("  (from the actual send, excluding load-generator lag: p99 {service_p99:.3} ms)"));
+        say(format!("produce→consume (group member): p50 {e2e_p50:.3} ms, p99 {e2e_p99:.3} ms, max {e2e_max:.3} ms"));
+        let rss = peak_rss_mb();
+        say(format!("peak RSS: {rss:.1} MB"));
+        say("reopen after SIGKILL: skipped for kafka (the brokers own durability and recovery)".into());
+
+        Ok(json!({
+            "backend": "kafka",
+            "records": sent,
+            "record_bytes": args.record_bytes,
+            "partitions": args.partitions,
+            "batch": args.batch,
+            "produce_msgs_per_s": produce_rate.round(),
+            "produce_mb_per_s": round(produce_mb, 1),
+            "consume_msgs_per_s": consume_rate.round(),
+            "consume_mb_per_s": round(consume_mb, 1),
+            "acks_all_rate": args.rate,
+            "acks_all_p50_ms": round(p50, 3),
+            "acks_all_p99_ms": round(p99, 3),
+            "acks_all_p999_ms": round(p999, 3),
+            "acks_all_max_ms": round(max, 3),
+            "acks_all_service_p99_ms": round(service_p99, 3),
+            "peak_rss_mb": round(rss, 1),
+            "reopen_after_kill_ms": null,
+            "largest_partition_gb": null,
+            "reopen_after_kill_skipped": "kafka: the brokers own durability and recovery",
+            "produce_batches_in_flight": IN_FLIGHT,
+            "reference_produce_msgs_per_s": ref_rate.round(),
+            "produce_vs_reference": round(ratio, 3),
+            "produce_consume_rate": args.rate,
+            "produce_consume_p50_ms": round(e2e_p50, 3),
+            "produce_consume_p99_ms": round(e2e_p99, 3),
+            "produce_consume_max_ms": round(e2e_max, 3),
+        }))
+    }
 }

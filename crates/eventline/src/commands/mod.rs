@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod bench_log;
+mod cdc;
 mod consume;
 mod pii;
 mod produce;
@@ -8,7 +9,7 @@ mod schema;
 mod topics;
 
 use crate::Exit;
-use crate::cli::{AuditCommand, BenchCommand, CdcCommand, Command};
+use crate::cli::{AuditCommand, BenchCommand, Command};
 use crate::config::Config;
 
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -21,7 +22,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Log(args)) => bench_log::run(args, &config).await,
         Command::Up(_) => unavailable("up", "the gateway, agents and consumer services"),
         Command::Audit(AuditCommand::Verify | AuditCommand::Query { .. }) => unavailable("audit", "the audit service"),
-        Command::Cdc(CdcCommand::Run { .. } | CdcCommand::Status) => unavailable("cdc", "change data capture"),
+        Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc { .. }) => unavailable("bench cdc", "change data capture"),
@@ -34,7 +35,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: topics, produce, consume, schema, pii scan, bench log."
+             (see ARCHITECTURE.md, \"Status\"). Available now: topics, produce, consume, schema, pii scan, cdc run/status (SQLite), bench log."
         ),
     )
     .into())
