@@ -2,8 +2,8 @@
 //! from SQLite (triggers writing an outbox in the same transaction) and from PostgreSQL logical
 //! replication (`pgoutput`), with no loss and no duplicates across restarts.
 //!
-//! This build captures from SQLite ([`sqlite::SqliteCapture`]); for PostgreSQL it holds the
-//! replication position type its lag metrics and durable resume point are built on:
+//! Two sources: SQLite ([`sqlite::SqliteCapture`]) and PostgreSQL ([`postgres::PgCapture`]).
+//! PostgreSQL positions are [`Lsn`]s, which lag metrics and the durable resume point are built on:
 //!
 //! ```
 //! use eventline_cdc::Lsn;
@@ -15,6 +15,7 @@
 
 mod error;
 mod lsn;
+pub mod postgres;
 pub mod sqlite;
 
 pub use error::{CdcError, Result};

@@ -54,7 +54,17 @@ pub struct SqliteCapture {
     partitions: HashMap<&'static str, u32>,
     relayed: HashMap<(&'static str, u32), i64>,
     batch: usize,
+    /// Highest outbox sequence number whose event is durable in the log (this process).
+    relayed_upto: i64,
+    /// Highest sequence number deleted from the outbox.
+    deleted_upto: i64,
+    last_delete: std::time::Instant,
 }
+
+/// Relayed rows are deleted in bulk, off the latency path: once this many are pending deletion...
+const DELETE_EVERY_ROWS: i64 = 5000;
+/// ...or this long after the last delete, or as soon as the relay is idle.
+const DELETE_EVERY: Duration = Duration::from_millis(200);
 
 impl std::fmt::Debug for SqliteCapture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,6 +93,9 @@ impl SqliteCapture {
         let mut conn = eventline_platform::store::sqlite::open(path)?;
         eventline_platform::store::sqlite::migrate(&mut conn)?;
         let source_id = triggers::install(&mut conn, &TABLES)?;
+        // The relay's own writes are outbox deletes: losing one to a power cut only means the row
+        // is read again and skipped (its event is in the log), so they need not wait for fsync.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         let mut partitions = HashMap::new();
         let mut relayed = HashMap::new();
         for table in TABLES {
@@ -93,7 +106,19 @@ impl SqliteCapture {
                 relayed.insert((topic, p), last_relayed(&*log, topic, p, &source_id).await?);
             }
         }
-        Ok(Self { conn, log, gate, producer: producer.into(), source_id, partitions, relayed, batch: 1000 })
+        Ok(Self {
+            conn,
+            log,
+            gate,
+            producer: producer.into(),
+            source_id,
+            partitions,
+            relayed,
+            batch: 1000,
+            relayed_upto: 0,
+            deleted_upto: 0,
+            last_delete: std::time::Instant::now(),
+        })
     }
 
     /// This database's capture source id.
@@ -104,7 +129,10 @@ impl SqliteCapture {
     /// Relays up to one batch; returns how many outbox rows it consumed.
     pub async fn relay_once(&mut self) -> Result<usize> {
         let rows = self.read_batch()?;
-        let Some(last_seq) = rows.last().map(|r| r.seq) else { return Ok(0) };
+        let Some(last_seq) = rows.last().map(|r| r.seq) else {
+            self.delete_relayed()?;
+            return Ok(0);
+        };
         let mut by_topic: HashMap<&'static str, Vec<(i64, ProduceRecord)>> = HashMap::new();
         let mut alerts = Vec::new();
         for row in &rows {
@@ -166,8 +194,21 @@ impl SqliteCapture {
             self.log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
         }
         // Only now, with every event durable, may the rows go.
-        self.conn.execute(&format!("DELETE FROM {OUTBOX} WHERE seq <= ?1"), [last_seq])?;
+        self.relayed_upto = last_seq;
+        if self.relayed_upto - self.deleted_upto >= DELETE_EVERY_ROWS || self.last_delete.elapsed() >= DELETE_EVERY {
+            self.delete_relayed()?;
+        }
         Ok(rows.len())
+    }
+
+    /// Deletes the outbox rows whose events are durable.
+    fn delete_relayed(&mut self) -> Result<()> {
+        if self.relayed_upto > self.deleted_upto {
+            self.conn.execute(&format!("DELETE FROM {OUTBOX} WHERE seq <= ?1"), [self.relayed_upto])?;
+            self.deleted_upto = self.relayed_upto;
+        }
+        self.last_delete = std::time::Instant::now();
+        Ok(())
     }
 
     /// Relays until `stop` turns true: batches back to back while there is a backlog, then waits
@@ -175,27 +216,43 @@ impl SqliteCapture {
     pub async fn run(&mut self, mut stop: watch::Receiver<bool>) -> Result<()> {
         loop {
             if *stop.borrow() {
-                return Ok(());
+                break;
             }
             if self.relay_once().await? > 0 {
                 continue;
             }
-            let seen = self.data_version()?;
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                }
-                if self.data_version()? != seen {
-                    break;
-                }
+            if !self.wait_for_commit(&mut stop).await? {
+                break;
+            }
+        }
+        self.delete_relayed()
+    }
+
+    /// Waits until another connection commits (true) or `stop` turns true (false).
+    pub async fn wait_for_commit(&self, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        let seen = self.data_version()?;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return Ok(false),
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+            if *stop.borrow() {
+                return Ok(false);
+            }
+            if self.data_version()? != seen {
+                return Ok(true);
             }
         }
     }
 
     /// Rows captured but not yet relayed.
     pub fn backlog(&self) -> Result<Backlog> {
-        backlog(&self.conn)
+        let (rows, oldest): (i64, Option<String>) = self.conn.query_row(
+            &format!("SELECT count(*), min(changed_at) FROM {OUTBOX} WHERE seq > ?1"),
+            [self.relayed_upto],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Backlog { rows: rows as u64, oldest })
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -244,7 +301,8 @@ impl SqliteCapture {
     }
 }
 
-/// Backlog of the outbox in the database at `conn`.
+/// Backlog of the outbox in the database at `conn`, seen from another process: it also counts rows
+/// a running relay has appended but not yet deleted (it deletes them within 200 ms).
 pub fn backlog(conn: &Connection) -> Result<Backlog> {
     let (rows, oldest): (i64, Option<String>) =
         conn.query_row(&format!("SELECT count(*), min(changed_at) FROM {OUTBOX}"), [], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -4,6 +4,7 @@
 //! `UpdatedAt` (quoted identifiers in PostgreSQL); `conversations.conversation_id`, `user_id`,
 //! `doc` (the turns, JSON), `created_at`, `updated_at`.
 
+pub mod postgres;
 pub mod sqlite;
 
 /// PostgreSQL migrations, applied in order inside one transaction each. `REPLICA IDENTITY FULL`
