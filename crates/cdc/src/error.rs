@@ -46,11 +46,16 @@ impl CdcError {
             }
             CdcError::Replication(e) => match e {
                 pgwire_replication::PgWireError::Io(_) | pgwire_replication::PgWireError::Task(_) => true,
-                pgwire_replication::PgWireError::Server(text) => {
-                    ["SQLSTATE 57P", "SQLSTATE 08", "SQLSTATE 55006", "is active for PID", "shutting down", "starting up"]
-                        .iter()
-                        .any(|s| text.contains(s))
-                }
+                pgwire_replication::PgWireError::Server(text) => [
+                    "SQLSTATE 57P",
+                    "SQLSTATE 08",
+                    "SQLSTATE 55006",
+                    "is active for PID",
+                    "shutting down",
+                    "starting up",
+                ]
+                .iter()
+                .any(|s| text.contains(s)),
                 _ => false,
             },
             _ => false,

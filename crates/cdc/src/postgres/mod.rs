@@ -74,9 +74,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eventline_governance::{Gate, Location};
-use eventline_model::events::ComplianceAlert as Alert;
 use eventline_log::partitioner::partition_for_key;
 use eventline_log::{EventLog, Header, ProduceRecord};
+use eventline_model::events::ComplianceAlert as Alert;
 use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
 use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
 use eventline_model::{MessageId, Metadata, Timestamp};
@@ -312,7 +312,8 @@ impl PgCapture {
         }
 
         let slot_row = setup::read_slot(&sql, slot).await?;
-        let mut state = state.unwrap_or(SlotState { source_id: source_id.clone(), snapshot_lsn: None, snapshot_done: false });
+        let mut state =
+            state.unwrap_or(SlotState { source_id: source_id.clone(), snapshot_lsn: None, snapshot_done: false });
         let plan = if options.resnapshot {
             if slot_row.is_some() {
                 tracing::warn!(slot, "dropping the replication slot for a new snapshot (--resnapshot)");
@@ -326,11 +327,15 @@ impl PgCapture {
                 Some(row) if row.wal_status.as_deref() == Some("lost") => {
                     return Err(CdcError::SlotLost {
                         slot: slot.to_owned(),
-                        reason: "its wal_status is `lost`: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)".into(),
+                        reason:
+                            "its wal_status is `lost`: PostgreSQL removed WAL it still needed (max_slot_wal_keep_size)"
+                                .into(),
                         confirmed: row.confirmed_flush_lsn.map(|l| l.to_string()).unwrap_or_default(),
                     });
                 }
-                Some(row) if row.plugin.as_deref() != Some("pgoutput") || row.database.as_deref() != Some(&info.dbname) => {
+                Some(row)
+                    if row.plugin.as_deref() != Some("pgoutput") || row.database.as_deref() != Some(&info.dbname) =>
+                {
                     return Err(CdcError::Config(format!(
                         "replication slot `{slot}` exists but is not a pgoutput slot of database {} (plugin {:?}, database {:?}); choose another --slot",
                         info.dbname, row.plugin, row.database
@@ -436,7 +441,8 @@ impl PgCapture {
         }
         let cfg = self.info.replication(&slot, &self.options.publication, self.options.status_interval);
         let mut repl = ReplicationClient::connect_gated(cfg).await?;
-        let rows = repl.simple_query(&format!("CREATE_REPLICATION_SLOT {slot} LOGICAL pgoutput EXPORT_SNAPSHOT")).await?;
+        let rows =
+            repl.simple_query(&format!("CREATE_REPLICATION_SLOT {slot} LOGICAL pgoutput EXPORT_SNAPSHOT")).await?;
         let row = rows.first().ok_or_else(|| CdcError::Config("CREATE_REPLICATION_SLOT returned no row".into()))?;
         let text = |i: usize| row.get(i).and_then(|c| c.as_ref()).map(|b| String::from_utf8_lossy(b).into_owned());
         let consistent: Lsn = text(1)
@@ -499,9 +505,15 @@ impl PgCapture {
                     }
                     let pos = Position { lsn: consistent.0, phase: 0, index };
                     index += 1;
-                    if let Some(slot_pos) =
-                        self.builder.build(&mut batch, table, ChangeKind::Snapshot, None, Some(row), &snapshot_time, pos)?
-                    {
+                    if let Some(slot_pos) = self.builder.build(
+                        &mut batch,
+                        table,
+                        ChangeKind::Snapshot,
+                        None,
+                        Some(row),
+                        &snapshot_time,
+                        pos,
+                    )? {
                         positions.push(slot_pos);
                     }
                     batch.snapshot_rows += 1;
@@ -637,17 +649,14 @@ impl PgCapture {
                     Change::Update { relation, old, new } => (relation, ChangeKind::Update, old, Some(new)),
                     Change::Delete { relation, old } => (relation, ChangeKind::Delete, Some(old), None),
                     Change::Truncate { relations } => {
-                        let names: Vec<String> = relations
-                            .iter()
-                            .filter_map(|r| decoder.relation(*r).map(|r| r.name.clone()))
-                            .collect();
+                        let names: Vec<String> =
+                            relations.iter().filter_map(|r| decoder.relation(*r).map(|r| r.name.clone())).collect();
                         tracing::warn!(tables = ?names, "TRUNCATE is not captured (no event type for it)");
                         return Ok(());
                     }
                 };
-                let Some(table) = decoder
-                    .relation(relation)
-                    .and_then(|r| TABLES.into_iter().find(|t| t.sql_name() == r.name))
+                let Some(table) =
+                    decoder.relation(relation).and_then(|r| TABLES.into_iter().find(|t| t.sql_name() == r.name))
                 else {
                     return Ok(()); // a table of the publication eventline does not capture
                 };
@@ -656,7 +665,8 @@ impl PgCapture {
                     .ok_or_else(|| CdcError::Config("pgoutput row change outside a transaction".into()))?;
                 let pos = Position { lsn: tx.lsn, phase: 1, index: tx.index };
                 tx.index += 1;
-                let commit = Timestamp::from_unix_millis(tx.commit_micros.div_euclid(1000)).unwrap_or_else(Timestamp::now);
+                let commit =
+                    Timestamp::from_unix_millis(tx.commit_micros.div_euclid(1000)).unwrap_or_else(Timestamp::now);
                 if let Some(p) = self.builder.build(&mut tx.batch, table, kind, before, after, &commit, pos)? {
                     tx.positions.push(p);
                 }
@@ -695,9 +705,7 @@ impl PgCapture {
 
     /// Writes a heartbeat message into the WAL and checks the slot's health.
     async fn heartbeat(&mut self) -> Result<()> {
-        self.sql
-            .execute("SELECT pg_logical_emit_message(false, $1, now()::text)", &[&HEARTBEAT_PREFIX])
-            .await?;
+        self.sql.execute("SELECT pg_logical_emit_message(false, $1, now()::text)", &[&HEARTBEAT_PREFIX]).await?;
         let status = self.status().await?;
         if let Some(row) = &status.slot_row
             && row.wal_status.as_deref() == Some("lost")
@@ -810,7 +818,11 @@ async fn sink(
     Ok(())
 }
 
-async fn append(log: &dyn EventLog, by_topic: Vec<(&'static str, Vec<ProduceRecord>)>, alerts: Vec<Alert>) -> Result<()> {
+async fn append(
+    log: &dyn EventLog,
+    by_topic: Vec<(&'static str, Vec<ProduceRecord>)>,
+    alerts: Vec<Alert>,
+) -> Result<()> {
     let appends = by_topic.into_iter().map(|(topic, records)| log.produce(topic, records, Acks::All));
     futures_util::future::try_join_all(appends).await?;
     if !alerts.is_empty() {

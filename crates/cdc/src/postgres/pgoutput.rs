@@ -33,10 +33,22 @@ pub struct Column {
 /// What one pgoutput row message means.
 #[derive(Debug, PartialEq)]
 pub enum Change {
-    Insert { relation: u32, new: Row },
-    Update { relation: u32, old: Option<Row>, new: Row },
-    Delete { relation: u32, old: Row },
-    Truncate { relations: Vec<u32> },
+    Insert {
+        relation: u32,
+        new: Row,
+    },
+    Update {
+        relation: u32,
+        old: Option<Row>,
+        new: Row,
+    },
+    Delete {
+        relation: u32,
+        old: Row,
+    },
+    Truncate {
+        relations: Vec<u32>,
+    },
     /// Relation, Type, Origin: bookkeeping, no row change.
     None,
 }

@@ -107,7 +107,9 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 pub async fn check_replica_identity(sql: &Client, tables: &[SourceTable]) -> Result<()> {
     for table in tables {
         let name = quote_ident(table.sql_name());
-        let row = sql.query_one(&format!("SELECT relreplident::text FROM pg_class WHERE oid = '{name}'::regclass"), &[]).await?;
+        let row = sql
+            .query_one(&format!("SELECT relreplident::text FROM pg_class WHERE oid = '{name}'::regclass"), &[])
+            .await?;
         let ident: String = row.get(0);
         if ident != "f" {
             let current = match ident.as_str() {
@@ -128,7 +130,8 @@ pub async fn ensure_publication(sql: &Client, publication: &str, tables: &[Sourc
     let names: Vec<String> = tables.iter().map(|t| quote_ident(t.sql_name())).collect();
     let exists = sql.query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&publication]).await?.is_some();
     if !exists {
-        let created = sql.batch_execute(&format!("CREATE PUBLICATION {publication} FOR TABLE {}", names.join(", "))).await;
+        let created =
+            sql.batch_execute(&format!("CREATE PUBLICATION {publication} FOR TABLE {}", names.join(", "))).await;
         match created {
             Ok(()) => return Ok(()),
             // Created by a concurrent start: fall through to the membership check.
@@ -293,8 +296,7 @@ pub struct PgStatus {
 
 pub async fn status(sql: &Client, info: &ConnInfo, slot: &str) -> Result<PgStatus> {
     let slot_row = read_slot(sql, slot).await?;
-    let has_state =
-        sql.query_one("SELECT to_regclass($1) IS NOT NULL", &[&STATE_TABLE]).await?.get::<_, bool>(0);
+    let has_state = sql.query_one("SELECT to_regclass($1) IS NOT NULL", &[&STATE_TABLE]).await?.get::<_, bool>(0);
     let snapshot_done = if has_state { read_state(sql, slot).await?.is_some_and(|s| s.snapshot_done) } else { false };
     let current: String = sql.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0);
     let current_wal_lsn: Lsn = current.parse().map_err(|e| CdcError::Config(format!("{e}")))?;

@@ -70,7 +70,11 @@ fn numeric(text: &str) -> Option<Value> {
         return Some(Value::from(i));
     }
     let f = text.parse::<f64>().ok().filter(|f| f.is_finite())?;
-    if normalize_decimal(&format!("{f}")) == normalize_decimal(text) { Number::from_f64(f).map(Value::Number) } else { None }
+    if normalize_decimal(&format!("{f}")) == normalize_decimal(text) {
+        Number::from_f64(f).map(Value::Number)
+    } else {
+        None
+    }
 }
 
 /// A decimal without sign noise, leading zeros or trailing fractional zeros: `-0012.50` → `-12.5`.
@@ -119,7 +123,10 @@ mod tests {
 
     #[test]
     fn times_become_rfc3339_utc() {
-        assert_eq!(text_to_json(oid::TIMESTAMPTZ, "2026-01-02 03:04:05.123456+00"), json!("2026-01-02T03:04:05.123456Z"));
+        assert_eq!(
+            text_to_json(oid::TIMESTAMPTZ, "2026-01-02 03:04:05.123456+00"),
+            json!("2026-01-02T03:04:05.123456Z")
+        );
         assert_eq!(text_to_json(oid::TIMESTAMPTZ, "2026-01-02 03:04:05+00"), json!("2026-01-02T03:04:05Z"));
         assert_eq!(text_to_json(oid::TIMESTAMPTZ, "2026-01-02 05:04:05.5+02"), json!("2026-01-02T03:04:05.500Z"));
         assert_eq!(text_to_json(oid::TIMESTAMP, "2026-01-02 03:04:05.1"), json!("2026-01-02T03:04:05.100Z"));
@@ -133,6 +140,9 @@ mod tests {
         assert_eq!(text_to_json(oid::BOOL, "t"), json!(true));
         assert_eq!(text_to_json(oid::BOOL, "f"), json!(false));
         assert_eq!(text_to_json(oid::BYTEA, "\\x0aff"), json!("0AFF"));
-        assert_eq!(text_to_json(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+        assert_eq!(
+            text_to_json(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+        );
     }
 }
