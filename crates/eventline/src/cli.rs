@@ -224,16 +224,29 @@ pub enum PiiCommand {
 pub enum CdcCommand {
     /// Capture changes of Users and conversations into the log until Ctrl-C or SIGTERM.
     ///
-    /// Changes made by any client (eventline, the sqlite3 shell, another service) are captured.
+    /// Changes made by any client (eventline, psql, the sqlite3 shell, another service) are
+    /// captured. PostgreSQL: logical replication (pgoutput) through a publication and a slot that
+    /// capture creates; the first run publishes the existing rows as SNAPSHOT events.
     Run {
-        /// Default: SQLite at <data-dir>/eventline.db. Also sqlite:///path/to.db.
+        /// Default: SQLite at <data-dir>/eventline.db. Also sqlite:///path/to.db or
+        /// postgres://user:password@host:port/database.
         #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
         database: Option<String>,
+        /// PostgreSQL: the logical replication slot (and publication) name.
+        #[arg(long, env = "EVENTLINE_CDC_SLOT", default_value = "eventline")]
+        slot: String,
+        /// PostgreSQL: drop and recreate the slot, then publish every row again as SNAPSHOT.
+        /// The way back after `cdc run` reported that the slot was lost.
+        #[arg(long)]
+        resnapshot: bool,
     },
-    /// Capture backlog and lag.
+    /// Capture backlog and lag; for PostgreSQL also the slot's confirmed position and health.
     Status {
         #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
         database: Option<String>,
+        /// PostgreSQL: the logical replication slot name.
+        #[arg(long, env = "EVENTLINE_CDC_SLOT", default_value = "eventline")]
+        slot: String,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,

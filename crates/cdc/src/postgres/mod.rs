@@ -723,6 +723,14 @@ impl PgCapture {
     }
 }
 
+/// Slot position, lag and health of the capture slot `slot` of the database at `url`, from a
+/// separate process (`eventline cdc status`).
+pub async fn slot_status(url: &str, slot: &str) -> Result<PgStatus> {
+    let info = ConnInfo::parse(url)?;
+    let sql = info.connect().await?;
+    setup::status(&sql, &info, slot).await
+}
+
 impl Builder {
     /// Appends the event for one change to `batch`, unless the log already holds it; returns
     /// the (topic, partition) and position to note once the batch is durable.
