@@ -512,3 +512,26 @@ async fn postgres_restarted_mid_stream_capture_resumes() {
     run.stop().await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_measures_latency_throughput_and_the_pg_recvlogical_reference() {
+    let _shared = SERVER.read().await;
+    let scale = |var: &str, default: u64| std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let settings = eventline_cdc::postgres::bench::BenchSettings {
+        rate: 1000,
+        latency_for: Duration::from_secs(scale("EVENTLINE_TEST_PG_BENCH_SECS", 2)),
+        bulk_rows: scale("EVENTLINE_TEST_PG_BENCH_ROWS", 20_000),
+        txn_rows: 1000,
+        writers: 4,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lat = open_log(&dir.path().join("lat")).await;
+    let bulk = open_log(&dir.path().join("bulk")).await;
+    let say = |line: String| eprintln!("{line}");
+    let f = eventline_cdc::postgres::bench::run(&base_url(), &settings, lat, bulk, &say).await.unwrap();
+    eprintln!("{}", serde_json::to_string(&f).unwrap());
+    assert_eq!(f.commits as u64, 1000 * settings.latency_for.as_secs());
+    assert!(f.p50_ms > 0.0 && f.p50_ms <= f.p99_ms);
+    assert!(f.changes_per_s > 0.0);
+    assert!(f.recvlogical_changes_per_s.is_some(), "pg_recvlogical ran");
+}

@@ -64,6 +64,7 @@
 //! * Connection loss (PostgreSQL restarted) is retried with backoff; the resend from the slot's
 //!   confirmed LSN is deduplicated as after a crash.
 
+pub mod bench;
 pub mod pgoutput;
 pub mod setup;
 pub mod values;
@@ -192,6 +193,8 @@ pub struct PgCapture {
     builder: Builder,
     plan: Plan,
     stats: Arc<Mutex<Stats>>,
+    /// Count of changes durable in the log, raised after every append.
+    durable: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for PgCapture {
@@ -365,7 +368,16 @@ impl PgCapture {
         };
         setup::write_state(&sql, slot, &options.publication, &state).await?;
         let builder = Builder { gate, producer: producer.into(), source_id, partitions, relayed };
-        Ok(Self { info, options, sql, log, builder, plan, stats: Arc::default() })
+        Ok(Self {
+            info,
+            options,
+            sql,
+            log,
+            builder,
+            plan,
+            stats: Arc::default(),
+            durable: Arc::new(watch::channel(0).0),
+        })
     }
 
     /// This slot's capture source id (in the `eventline.cdc.source` header of every record).
@@ -390,6 +402,12 @@ impl PgCapture {
             changes: s.changes,
             snapshot_rows: s.snapshot_rows,
         }
+    }
+
+    /// Count of changes (snapshot rows included) durable in the log since this capture opened;
+    /// changes right after each append. Benchmarks and tests wait on it.
+    pub fn durable_changes(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
     }
 
     /// Slot position, lag and health from the server.
@@ -526,6 +544,7 @@ impl PgCapture {
                 let mut s = self.stats.lock().expect("stats lock");
                 s.changes += batch.records as u64;
                 s.snapshot_rows += batch.snapshot_rows;
+                self.durable.send_modify(|c| *c += batch.records as u64);
             }
             self.sql.batch_execute("CLOSE eventline_snapshot").await?;
         }
@@ -548,7 +567,8 @@ impl PgCapture {
 
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
         let (confirmed_tx, mut confirmed_rx) = watch::channel(0u64);
-        let sink = tokio::spawn(sink(self.log.clone(), batch_rx, confirmed_tx, self.stats.clone()));
+        let sink =
+            tokio::spawn(sink(self.log.clone(), batch_rx, confirmed_tx, self.stats.clone(), self.durable.clone()));
 
         let mut decoder = Decoder::new();
         let mut open: Option<OpenTx> = None;
@@ -803,6 +823,7 @@ async fn sink(
     mut rx: mpsc::Receiver<Batch>,
     confirmed: watch::Sender<u64>,
     stats: Arc<Mutex<Stats>>,
+    durable: Arc<watch::Sender<u64>>,
 ) -> Result<()> {
     while let Some(mut batch) = rx.recv().await {
         let records = batch.records as u64;
@@ -822,6 +843,7 @@ async fn sink(
             }
         }
         stats.lock().expect("stats lock").changes += records;
+        durable.send_modify(|c| *c += records);
     }
     Ok(())
 }
