@@ -30,7 +30,9 @@ pub(crate) struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF);
+        if !eof {
             tracing::warn!(target: "librdkafka", "{error}: {reason}");
         }
     }
@@ -75,13 +77,19 @@ impl Fetchers {
             // Reading outside the partition is the caller's error, not a reason to jump.
             .set("auto.offset.reset", "error")
             .set("allow.auto.create.topics", "false")
-            .set("fetch.wait.max.ms", "100");
+            .set("fetch.wait.max.ms", self.opts.fetch_wait.as_millis().to_string());
         let consumer = BaseConsumer::from_config_and_context(&self.opts.finish(c), ReaderContext)
             .map_err(|e| backend(format!("cannot create a reader: {e}")))?;
         Ok(Reader { consumer, at: None })
     }
 
-    fn give_back(&self, reader: Reader) {
+    /// Pools a reader. One that reached the end of its partition is paused, so an idle reader
+    /// sends no fetches (resuming restarts fetching where it delivered up to); one that stopped
+    /// because the caller had enough keeps prefetching for the next read.
+    fn give_back(&self, reader: Reader, at_end: bool) {
+        if at_end && let Ok(assigned) = reader.consumer.assignment() {
+            let _ = reader.consumer.pause(&assigned);
+        }
         let mut idle = self.idle.lock().expect("readers lock");
         if idle.len() < POOL {
             idle.push(reader);
@@ -110,6 +118,10 @@ impl Fetchers {
             tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset as i64))
                 .map_err(|e| backend(e.to_string()))?;
             reader.consumer.assign(&tpl).map_err(|e| backend(format!("assign {topic}/{partition}: {e}")))?;
+        }
+        if let Ok(assigned) = reader.consumer.assignment() {
+            // Harmless when not paused.
+            let _ = reader.consumer.resume(&assigned);
         }
         let name = names.get(topic);
         let mut out: Vec<Record> = Vec::new();
@@ -156,7 +168,8 @@ impl Fetchers {
             }
         }
         reader.at = Some((topic.to_owned(), partition, next));
-        self.give_back(reader);
+        let at_end = out.len() < max;
+        self.give_back(reader, at_end);
         Ok(out)
     }
 }

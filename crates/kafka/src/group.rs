@@ -78,7 +78,7 @@ pub(crate) fn member_config(
         )
         .set("session.timeout.ms", session_ms.to_string())
         .set("heartbeat.interval.ms", (session_ms / 3).to_string())
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", opts.fetch_wait.as_millis().to_string());
     opts.finish(c)
 }
 

@@ -31,6 +31,7 @@ mod group;
 mod log;
 mod options;
 mod producer;
+pub mod reference;
 
 use std::sync::Arc;
 

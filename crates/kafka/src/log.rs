@@ -380,6 +380,9 @@ impl EventLog for KafkaLog {
         if self.partition_count(topic).await?.is_none() {
             return Err(LogError::UnknownTopic(topic.to_owned()));
         }
+        // Stop reading the topic first: librdkafka 2.12 can crash handling the leader hints in
+        // a fetch response for a topic deleted under it (seen against tansu).
+        self.forget(topic);
         let res = self
             .admin
             .delete_topics(&[topic], &self.admin_options())

@@ -21,6 +21,10 @@ pub struct KafkaOptions {
     pub request_timeout: Duration,
     /// Producer `linger.ms`: how long librdkafka waits to fill a batch.
     pub linger: Duration,
+    /// Consumer `fetch.wait.max.ms` (default 10 ms): how long a fetch may wait for data. Kafka
+    /// answers as soon as data is there, so this only paces idle polling; tansu holds every fetch
+    /// for the full wait, so a long one costs latency and throughput there.
+    pub fetch_wait: Duration,
     /// The largest record (key + value + headers) the producer accepts; librdkafka's
     /// `message.max.bytes` (the broker has its own limit, 1 MB by default).
     pub max_message_bytes: usize,
@@ -37,6 +41,7 @@ impl Default for KafkaOptions {
             session_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
+            fetch_wait: Duration::from_millis(10),
             max_message_bytes: 1_000_000,
             extra: BTreeMap::new(),
         }

@@ -3,7 +3,7 @@
 //! call gets its positions back in input order without a channel per record.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eventline_log::{LogError, RecordPosition, Result};
@@ -43,9 +43,13 @@ pub(crate) struct Slot {
     pub index: usize,
 }
 
-/// The outcome of one produce call, filled in by delivery reports in any order.
+/// The outcome of one produce call, filled in by delivery reports in any order. Positions are
+/// plain atomics (each slot written once, by the delivery thread); the countdown's release/acquire
+/// makes them visible to the waiting call. Failures, rare, go through a lock.
 pub(crate) struct Pending {
-    results: Mutex<Vec<Option<Result<RecordPosition>>>>,
+    partitions: Vec<AtomicU32>,
+    offsets: Vec<AtomicI64>,
+    errors: Mutex<Vec<(usize, LogError)>>,
     left: AtomicUsize,
     done: tokio::sync::Notify,
 }
@@ -53,14 +57,22 @@ pub(crate) struct Pending {
 impl Pending {
     pub fn new(n: usize) -> Arc<Self> {
         Arc::new(Self {
-            results: Mutex::new((0..n).map(|_| None).collect()),
+            partitions: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            offsets: (0..n).map(|_| AtomicI64::new(-1)).collect(),
+            errors: Mutex::new(Vec::new()),
             left: AtomicUsize::new(n),
             done: tokio::sync::Notify::new(),
         })
     }
 
     pub fn complete(&self, index: usize, result: Result<RecordPosition>) {
-        self.results.lock().expect("produce results lock")[index] = Some(result);
+        match result {
+            Ok(p) => {
+                self.partitions[index].store(p.partition, Ordering::Relaxed);
+                self.offsets[index].store(p.offset.map_or(-1, |o| o as i64), Ordering::Relaxed);
+            }
+            Err(e) => self.errors.lock().expect("produce errors lock").push((index, e)),
+        }
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.notify_one();
         }
@@ -71,8 +83,20 @@ impl Pending {
         if self.left.load(Ordering::Acquire) > 0 {
             self.done.notified().await;
         }
-        let results = std::mem::take(&mut *self.results.lock().expect("produce results lock"));
-        results.into_iter().map(|r| r.expect("every record reported")).collect()
+        let mut errors = std::mem::take(&mut *self.errors.lock().expect("produce errors lock"));
+        if !errors.is_empty() {
+            errors.sort_by_key(|(i, _)| *i);
+            return Err(errors.swap_remove(0).1);
+        }
+        Ok(self
+            .partitions
+            .iter()
+            .zip(&self.offsets)
+            .map(|(p, o)| RecordPosition {
+                partition: p.load(Ordering::Relaxed),
+                offset: u64::try_from(o.load(Ordering::Relaxed)).ok(),
+            })
+            .collect())
     }
 }
 

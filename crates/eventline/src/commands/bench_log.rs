@@ -323,7 +323,8 @@ fn reopen_after_kill(dir: &Path, work: &Workload, opts: EmbeddedOptions) -> anyh
 mod kafka {
     use std::collections::VecDeque;
 
-    use eventline_kafka::{KafkaLog, reference};
+    use eventline_kafka::KafkaLog;
+    use eventline_kafka::reference::ReferenceProducer;
     use eventline_log::{OffsetReset, RecordPosition};
     use eventline_model::topics::Compression;
     use rand::SeedableRng;
@@ -333,6 +334,8 @@ mod kafka {
 
     /// Produce calls (batches) kept in flight in the throughput phase, by both producers.
     const IN_FLIGHT: usize = 8;
+    /// Turns each producer takes in the throughput phase.
+    const ROUNDS: u64 = 10;
     /// Header carrying a record's intended send time, nanoseconds since the phase's origin.
     const SENT_AT: &str = "bench-sent-at-ns";
 
@@ -350,6 +353,10 @@ mod kafka {
             left -= n as u64;
             (n > 0).then(|| (0..n).map(|_| work.record(&mut rng)).collect())
         })
+    }
+
+    fn as_pairs(batch: Vec<ProduceRecord>) -> Vec<(Bytes, Bytes)> {
+        batch.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
     }
 
     fn round(x: f64, places: i32) -> f64 {
@@ -403,58 +410,72 @@ mod kafka {
             }
         };
 
-        // 1a. Produce throughput through eventline: batches of --batch, acks=1, IN_FLIGHT calls at once.
-        let pb = bar(args.records, "produce", quiet);
+        // 1. Produce throughput, eventline against a bare rdkafka producer with the same settings
+        // on the same records and batches: --records split into ROUNDS, the two taking turns
+        // (ABBA) so both meet the broker in the same state. Batches of --batch, acks=1,
+        // IN_FLIGHT produce calls (batches) at once. Both producers exist before the clock starts.
+        let reference = ReferenceProducer::new(opts, Acks::Leader, Compression::None)?;
         let mut per_partition = vec![0u64; args.partitions as usize];
         let mut tally = |positions: Vec<RecordPosition>| {
             for p in positions {
                 per_partition[p.partition as usize] += 1;
             }
         };
-        let started = Instant::now();
-        let (mut sent, mut bytes) = (0u64, 0u64);
-        let mut window = VecDeque::new();
-        for batch in batches(&work, args.records, args.batch, seed) {
-            if window.len() >= IN_FLIGHT {
-                let call: tokio::task::JoinHandle<eventline_log::Result<Vec<RecordPosition>>> =
-                    window.pop_front().expect("non-empty window");
-                tally(call.await??);
+        let warm_up = || vec![work.record(&mut rand::rng())];
+        tally(log.produce(topic, warm_up(), Acks::Leader).await?);
+        reference.produce_batches(ref_topic, std::iter::once(warm_up()).map(as_pairs), 1).await?;
+        let pb = bar(args.records * 2, "produce", quiet);
+        let (mut sent, mut bytes, mut ref_sent) = (0u64, 0u64, 0u64);
+        let (mut produce_s, mut ref_s) = (0f64, 0f64);
+        for round in 0..ROUNDS {
+            let records = args.records / ROUNDS + u64::from(round < args.records % ROUNDS);
+            let seed = seed.wrapping_add(round);
+            for eventline_turn in if round % 2 == 0 { [true, false] } else { [false, true] } {
+                let started = Instant::now();
+                if eventline_turn {
+                    let mut window = VecDeque::new();
+                    for batch in batches(&work, records, args.batch, seed) {
+                        if window.len() >= IN_FLIGHT {
+                            let call: tokio::task::JoinHandle<eventline_log::Result<Vec<RecordPosition>>> =
+                                window.pop_front().expect("non-empty window");
+                            tally(call.await??);
+                        }
+                        sent += batch.len() as u64;
+                        bytes += batch.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
+                        let (log, t) = (log.clone(), topic.clone());
+                        window.push_back(tokio::spawn(async move { log.produce(&t, batch, Acks::Leader).await }));
+                        pb.set_position(sent + ref_sent);
+                    }
+                    for call in window {
+                        tally(call.await??);
+                    }
+                    let took = started.elapsed().as_secs_f64();
+                    produce_s += took;
+                    say(format!("  round {round}: eventline {:.0} msg/s", records as f64 / took));
+                } else {
+                    let batches = batches(&work, records, args.batch, seed).map(as_pairs);
+                    ref_sent += reference.produce_batches(ref_topic, batches, IN_FLIGHT).await?;
+                    let took = started.elapsed().as_secs_f64();
+                    ref_s += took;
+                    say(format!("  round {round}: reference {:.0} msg/s", records as f64 / took));
+                    pb.set_position(sent + ref_sent);
+                }
             }
-            sent += batch.len() as u64;
-            bytes += batch.iter().map(|r| r.value.as_ref().map_or(0, |v| v.len()) as u64).sum::<u64>();
-            let (log, t) = (log.clone(), topic.clone());
-            window.push_back(tokio::spawn(async move { log.produce(&t, batch, Acks::Leader).await }));
-            pb.set_position(sent);
         }
-        for call in window {
-            tally(call.await??);
-        }
-        let produce_s = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
+        drop(reference);
         let produce_rate = sent as f64 / produce_s;
         let produce_mb = bytes as f64 / produce_s / 1e6;
         say(format!(
             "produce: {sent} records in {produce_s:.2} s = {produce_rate:.0} msg/s, {produce_mb:.1} MB/s (acks=1, batch {}, {IN_FLIGHT} in flight)",
             args.batch
         ));
-
-        // 1b. The same records and batches through a bare rdkafka producer with the same settings.
-        let as_pairs = |b: Vec<ProduceRecord>| {
-            b.into_iter().map(|r| (r.key.unwrap_or_default(), r.value.unwrap_or_default())).collect()
-        };
-        let started = Instant::now();
-        let ref_sent = reference::produce_batches(
-            opts,
-            ref_topic,
-            Acks::Leader,
-            Compression::None,
-            batches(&work, args.records, args.batch, seed).map(as_pairs),
-            IN_FLIGHT,
-        )
-        .await?;
-        let ref_rate = ref_sent as f64 / started.elapsed().as_secs_f64();
+        let ref_rate = ref_sent as f64 / ref_s;
         let ratio = produce_rate / ref_rate;
-        say(format!("reference (bare rdkafka, same settings): {ref_rate:.0} msg/s; eventline/reference = {ratio:.3}"));
+        say(format!(
+            "reference (bare rdkafka, same settings, same records): {ref_rate:.0} msg/s; eventline/reference = {ratio:.3}"
+        ));
+        let sent = sent + 1; // the warm-up record is read back too
 
         // 2. Consume throughput: read every partition from the start (up to what was produced:
         // a broker's high watermark may lag, see the crate docs of eventline-kafka).
