@@ -37,12 +37,15 @@ async fn events(log: &dyn EventLog, topic: &str) -> Vec<Value> {
         let (_, end) = log.watermarks(topic, p).await.unwrap();
         if end > 0 {
             for r in log.fetch(topic, p, 0, end as usize).await.unwrap() {
-                out.push(serde_json::from_slice::<Value>(r.value.as_ref().unwrap()).unwrap());
+                let seq: i64 =
+                    r.header("eventline.cdc.seq").map_or(0, |s| std::str::from_utf8(s).unwrap().parse().unwrap());
+                out.push((seq, serde_json::from_slice::<Value>(r.value.as_ref().unwrap()).unwrap()));
             }
         }
     }
-    out.sort_by_key(|e| e["_metadata"]["message_id"].as_str().unwrap().to_owned());
-    out
+    // Commit order: the outbox sequence number each captured record carries.
+    out.sort_by_key(|(seq, _)| *seq);
+    out.into_iter().map(|(_, e)| e).collect()
 }
 
 async fn drain(c: &mut SqliteCapture) {
@@ -64,7 +67,11 @@ async fn insert_update_delete_become_contract_events() {
     drain(&mut cap).await;
     let ev = events(&*s.log, "db.changes.users").await;
     let kinds: Vec<&str> = ev.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["INSERT", "UPDATE", "DELETE"], "in commit order (v7 ids sort by commit)");
+    assert_eq!(kinds, ["INSERT", "UPDATE", "DELETE"], "in commit order");
+    let mut ids: Vec<&str> = ev.iter().map(|e| e["_metadata"]["message_id"].as_str().unwrap()).collect();
+    let in_order = ids.clone();
+    ids.sort();
+    assert_eq!(ids, in_order, "v7 message ids sort in commit order");
     assert!(ev.iter().all(|e| e["table"] == "Users"));
     assert_eq!(ev[0]["data"]["Email"], "a@example.com");
     assert!(ev[0].get("before").is_none());

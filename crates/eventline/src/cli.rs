@@ -274,10 +274,25 @@ pub enum BenchCommand {
         json: bool,
     },
     /// CDC: commit-to-event latency and bulk throughput, SQLite and PostgreSQL.
-    Cdc {
-        #[arg(long)]
-        json: bool,
-    },
+    Cdc(BenchCdcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCdcArgs {
+    /// Commits per second in the latency phase.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Length of the latency phase.
+    #[arg(long, default_value = "10s")]
+    pub latency_duration: String,
+    /// Rows in the bulk phase (written in transactions of --txn-rows, then captured).
+    #[arg(long, default_value_t = 200_000)]
+    pub bulk_rows: u64,
+    #[arg(long, default_value_t = 1000)]
+    pub txn_rows: u64,
+    /// Print one JSON object of the figures as the last line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

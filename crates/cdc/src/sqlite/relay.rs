@@ -218,29 +218,37 @@ impl SqliteCapture {
             if *stop.borrow() {
                 break;
             }
+            // Read the version before looking at the outbox: a commit that lands between the look
+            // and the wait then still counts as new.
+            let seen = self.data_version()?;
             if self.relay_once().await? > 0 {
                 continue;
             }
-            if !self.wait_for_commit(&mut stop).await? {
+            if !self.wait_for_commit(seen, &mut stop).await? {
                 break;
             }
         }
         self.delete_relayed()
     }
 
-    /// Waits until another connection commits (true) or `stop` turns true (false).
-    pub async fn wait_for_commit(&self, stop: &mut watch::Receiver<bool>) -> Result<bool> {
-        let seen = self.data_version()?;
+    /// The database's commit counter as this connection sees it (other connections' commits).
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Waits until another connection has committed since `seen` was read (true) or `stop` turns
+    /// true (false).
+    pub async fn wait_for_commit(&self, seen: i64, stop: &mut watch::Receiver<bool>) -> Result<bool> {
         loop {
+            if self.data_version()? != seen {
+                return Ok(true);
+            }
             tokio::select! {
                 _ = stop.changed() => return Ok(false),
                 _ = tokio::time::sleep(Duration::from_millis(1)) => {}
             }
             if *stop.borrow() {
                 return Ok(false);
-            }
-            if self.data_version()? != seen {
-                return Ok(true);
             }
         }
     }
@@ -255,16 +263,12 @@ impl SqliteCapture {
         Ok(Backlog { rows: rows as u64, oldest })
     }
 
-    fn data_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
-    }
-
     fn read_batch(&self) -> Result<Vec<OutboxRow>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} ORDER BY seq LIMIT ?1"
+            "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
         ))?;
         let raw = stmt
-            .query_map([self.batch as i64], |r| {
+            .query_map([self.relayed_upto, self.batch as i64], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -317,12 +321,15 @@ fn key_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// A UUID v7 for an outbox row: the commit time in its time field and, in its random bits, a hash
-/// of (source, sequence) — so a row relayed twice would carry the same id.
+/// A UUID v7 for an outbox row: the commit time in its time field, the low 12 bits of the sequence
+/// number in `rand_a` (so ids of one millisecond still sort in commit order) and a hash of
+/// (source, sequence) in the rest — so a row relayed twice would carry the same id.
 fn message_id(source_id: &str, seq: i64, unix_ms: i64) -> MessageId {
     let digest = Sha256::new().chain_update(source_id.as_bytes()).chain_update(seq.to_be_bytes()).finalize();
     let mut rand = [0u8; 10];
     rand.copy_from_slice(&digest[..10]);
+    rand[0] = ((seq >> 8) & 0x0f) as u8;
+    rand[1] = (seq & 0xff) as u8;
     let id = uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &rand).into_uuid();
     MessageId::parse(id.to_string()).expect("a UUID is not empty")
 }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod bench_cdc;
 mod bench_log;
 mod cdc;
 mod consume;
@@ -25,7 +26,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
-        Command::Bench(BenchCommand::Cdc { .. }) => unavailable("bench cdc", "change data capture"),
+        Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
     }
 }
 
