@@ -132,10 +132,8 @@ async fn by_partition(
 async fn by_group(log: &dyn EventLog, args: &ConsumeArgs, group: &str, since: Option<i64>) -> anyhow::Result<()> {
     let reset = OffsetReset::Earliest;
     let mut consumer = log.subscribe(group, std::slice::from_ref(&args.topic), reset).await?;
-    // Give the member its partitions, then apply an explicit start position if one was asked for.
-    let mut first = consumer.poll(0, Duration::from_millis(0)).await?;
+    // `subscribe` returns with the member's partitions assigned; an explicit start moves it there.
     if args.offset.is_some() || since.is_some() || args.from_beginning {
-        first.clear();
         for (topic, p) in consumer.assignment() {
             let (start, end) = log.watermarks(&topic, p).await?;
             let to = match (args.offset, since) {
@@ -149,7 +147,7 @@ async fn by_group(log: &dyn EventLog, args: &ConsumeArgs, group: &str, since: Op
     let max = args.max.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let stdout = std::io::stdout();
-    let mut pending = first;
+    let mut pending = Vec::new();
     loop {
         if pending.is_empty() {
             let want = (max - printed).min(CHUNK as u64) as usize;
