@@ -422,9 +422,11 @@ impl EventLog for KafkaLog {
         }
         let producer = self.producers.get(&self.opts, acks, meta.compression)?;
         let pending = Pending::new(records.len());
+        let slots: Vec<Arc<Slot>> =
+            (0..records.len()).map(|index| Arc::new(Slot { batch: pending.clone(), index })).collect();
         for (index, r) in records.iter().enumerate() {
-            let mut record: BaseRecord<'_, [u8], [u8], Box<Slot>> =
-                BaseRecord::with_opaque_to(topic, Box::new(Slot { batch: pending.clone(), index }));
+            let mut record: BaseRecord<'_, [u8], [u8], Arc<Slot>> =
+                BaseRecord::with_opaque_to(topic, slots[index].clone());
             record.key = r.key.as_deref();
             record.payload = r.value.as_deref();
             record.timestamp = r.timestamp;

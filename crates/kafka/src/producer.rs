@@ -37,7 +37,9 @@ pub fn producer_config(opts: &KafkaOptions, acks: Acks, compression: Compression
     opts.finish(c)
 }
 
-/// Where one record's delivery report goes.
+/// Where one record's delivery report goes. The producing call allocates and frees these; the
+/// delivery thread only touches their reference counts (freeing on the thread that allocated is
+/// markedly cheaper with glibc's allocator at hundreds of thousands of records a second).
 pub(crate) struct Slot {
     pub batch: Arc<Pending>,
     pub index: usize,
@@ -108,9 +110,9 @@ pub(crate) struct DeliveryContext {
 impl ClientContext for DeliveryContext {}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<Slot>;
+    type DeliveryOpaque = Arc<Slot>;
 
-    fn delivery(&self, report: &DeliveryResult<'_>, slot: Box<Slot>) {
+    fn delivery(&self, report: &DeliveryResult<'_>, slot: Arc<Slot>) {
         let result = match report {
             Ok(m) => Ok(RecordPosition {
                 partition: m.partition() as u32,
