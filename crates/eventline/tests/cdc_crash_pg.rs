@@ -29,7 +29,8 @@ fn base_url() -> String {
 
 /// One value from `psql -tAc`.
 fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql").arg(url).args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().unwrap();
+    let out =
+        Command::new("psql").arg(url).args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().unwrap();
     assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -69,8 +70,11 @@ async fn sigkill_of_postgres_capture_loses_and_duplicates_nothing() {
     for n in 0..COMMITS {
         let user = format!("u{}", n % USERS);
         if n < USERS {
-            writeln!(script, r#"INSERT INTO "Users" ("UserId", "Email", "Name") VALUES ('{user}', '{user}@example.com', '{n}');"#)
-                .unwrap();
+            writeln!(
+                script,
+                r#"INSERT INTO "Users" ("UserId", "Email", "Name") VALUES ('{user}', '{user}@example.com', '{n}');"#
+            )
+            .unwrap();
         } else {
             writeln!(script, r#"UPDATE "Users" SET "Name" = '{n}' WHERE "UserId" = '{user}';"#).unwrap();
         }
@@ -98,13 +102,16 @@ async fn sigkill_of_postgres_capture_loses_and_duplicates_nothing() {
             writer_done = true;
         }
     }
+    assert!(writer.wait().unwrap().success(), "psql writer failed");
     // Let the last capture confirm everything written, then stop it cleanly.
     let end = psql(&url, "SELECT pg_current_wal_lsn()");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let caught_up = psql(
             &base,
-            &format!("SELECT confirmed_flush_lsn >= '{end}'::pg_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+            &format!(
+                "SELECT confirmed_flush_lsn >= '{end}'::pg_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"
+            ),
         );
         if caught_up == "t" {
             break;

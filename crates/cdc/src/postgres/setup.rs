@@ -354,6 +354,18 @@ pub fn health_warning(slot: &str, s: &SlotRow, max_keep: Option<i64>) -> Option<
     }
 }
 
+/// LSNs appear in JSON as PostgreSQL prints them (`16/B374D848`).
+pub fn ser_lsn<S: serde::Serializer>(lsn: &Lsn, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(lsn)
+}
+
+pub fn ser_opt_lsn<S: serde::Serializer>(lsn: &Option<Lsn>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match lsn {
+        Some(l) => s.collect_str(l),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,17 +398,5 @@ mod tests {
         assert!(health_warning("s", &row("unreserved", Some(0)), Some(1000)).is_some());
         assert!(health_warning("s", &row("lost", None), None).unwrap().contains("--resnapshot"));
         assert!(health_warning("s", &row("reserved", None), None).is_none());
-    }
-}
-
-/// LSNs appear in JSON as PostgreSQL prints them (`16/B374D848`).
-pub fn ser_lsn<S: serde::Serializer>(lsn: &Lsn, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_str(lsn)
-}
-
-pub fn ser_opt_lsn<S: serde::Serializer>(lsn: &Option<Lsn>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match lsn {
-        Some(l) => s.collect_str(l),
-        None => s.serialize_none(),
     }
 }

@@ -99,7 +99,9 @@ pub async fn run(cmd: CdcCommand, config: &Config) -> anyhow::Result<()> {
                 }
                 outln!("source:         postgres {}", s.database);
                 match &s.slot_row {
-                    None => outln!("slot:           {} does not exist (start capture with `eventline cdc run`)", s.slot),
+                    None => {
+                        outln!("slot:           {} does not exist (start capture with `eventline cdc run`)", s.slot)
+                    }
                     Some(r) => {
                         outln!(
                             "slot:           {} ({}, wal_status {})",
