@@ -181,9 +181,8 @@ async fn postgres(
             eprintln!("{line}");
         }
     };
-    let Some(url) =
-        config.database.url.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
-    else {
+    let url = config.database.url.clone().or_else(|| std::env::var("EVENTLINE_DATABASE_URL").ok());
+    let Some(url) = url.as_deref().filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) else {
         say("postgres: skipped (set EVENTLINE_DATABASE_URL=postgres://… to include PostgreSQL)".into());
         let null = serde_json::Value::Null;
         return Ok(["pg_p50_ms", "pg_p99_ms", "pg_changes_per_s", "pg_recvlogical_changes_per_s"]
