@@ -19,6 +19,9 @@
 # drops its own database) and a database `eventline` are created. Password authentication is
 # SCRAM-SHA-256 over TCP.
 #
+# Test leftovers (inactive evl_* slots, evl_* and eventline_bench_* databases) are dropped on
+# `start` (not on `restart`).
+#
 # Writes EVENTLINE_TEST_PG_URL=postgres://eventline:eventline@127.0.0.1:15432/eventline to
 # scripts/services/.env.
 set -euo pipefail
@@ -149,6 +152,16 @@ SQL
   fi
 }
 
+# Slots and databases left by CDC tests that failed before their clean-up (each test names them
+# evl_*): an inactive slot would keep WAL forever.
+drop_test_leftovers() {
+  psql_admin -tAc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'evl\_%' AND NOT active" >/dev/null || true
+  local db
+  for db in $(psql_admin -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'evl\_%' OR datname LIKE 'eventline\_bench\_%'"); do
+    psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+
 write_env() {
   touch "$ENV_FILE"
   local tmp
@@ -164,6 +177,8 @@ start() {
   init_cluster
   start_server
   create_role_and_db
+  # Not on `restart`: the CDC restart test is running then, with its own database and slot.
+  [[ "${1:-}" == "fresh" ]] && drop_test_leftovers
   write_env
   log "ready: EVENTLINE_TEST_PG_URL=$URL"
 }
@@ -178,7 +193,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) start fresh ;;
   stop) stop ;;
   restart) stop; start ;;
   status) if [[ -n "$(bindir)" ]] && ready; then echo "accepting connections on 127.0.0.1:$PORT"; else echo "not running"; exit 1; fi ;;
