@@ -13,6 +13,7 @@
 //! assert_eq!(flushed.to_string(), "16/B374D848");
 //! ```
 
+pub mod capture;
 mod error;
 mod lsn;
 pub mod postgres;

@@ -82,16 +82,15 @@ use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
 use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
 use eventline_model::{MessageId, Metadata, Timestamp};
 use pgwire_replication::{PgWireError, ReplicationClient, ReplicationEvent};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::Client;
 
 use self::pgoutput::{Change, Decoder};
 use self::setup::{ConnInfo, SlotState};
 use self::values::text_to_json;
+use crate::capture::{self, SOURCE_HEADER, header_text, key_text};
 use crate::error::{CdcError, Result};
 use crate::lsn::Lsn;
-use crate::sqlite::SOURCE_HEADER;
 
 pub use setup::{PgStatus, SlotRow, redact, status};
 
@@ -105,7 +104,6 @@ pub const SNAPSHOT_HEADER: &str = "eventline.cdc.snapshot";
 pub const HEARTBEAT_PREFIX: &str = "eventline.heartbeat";
 
 const TABLES: [SourceTable; 2] = [SourceTable::Users, SourceTable::Conversations];
-const TAIL_SCAN_LIMIT: u64 = 100_000;
 const SNAPSHOT_CHUNK: usize = 5_000;
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -877,51 +875,23 @@ fn classify_start_error(slot: &str, e: PgWireError) -> CdcError {
     CdcError::Replication(e)
 }
 
-fn key_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A UUID v7 for a captured change: the commit time in its time field and, in its random bits, a
-/// hash of (source, position) — a change captured twice carries the same id.
+/// A UUID v7 for a captured change (see [`crate::capture::message_id`]): identity is (source,
+/// position), order is the change's index in its transaction.
 fn message_id(source_id: &str, pos: Position, unix_ms: i64) -> MessageId {
-    let digest = Sha256::new()
-        .chain_update(source_id.as_bytes())
-        .chain_update(pos.lsn.to_be_bytes())
-        .chain_update([pos.phase])
-        .chain_update(pos.index.to_be_bytes())
-        .finalize();
-    let mut rand = [0u8; 10];
-    rand.copy_from_slice(&digest[..10]);
-    let id = uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &rand).into_uuid();
-    MessageId::parse(id.to_string()).expect("a UUID is not empty")
+    let identity: [&[u8]; 4] = [source_id.as_bytes(), &pos.lsn.to_be_bytes(), &[pos.phase], &pos.index.to_be_bytes()];
+    capture::message_id(&identity, pos.index, unix_ms)
 }
 
 /// The last position from `source_id` in the tail of one partition (zero if none).
 async fn last_position(log: &dyn EventLog, topic: &str, partition: u32, source_id: &str) -> Result<Position> {
-    let (start, end) = log.watermarks(topic, partition).await?;
-    let mut hi = end;
-    while hi > start && end - hi < TAIL_SCAN_LIMIT {
-        let lo = hi.saturating_sub(1000).max(start);
-        let records = log.fetch(topic, partition, lo, (hi - lo) as usize).await?;
-        for r in records.iter().rev() {
-            if r.header(SOURCE_HEADER) != Some(source_id.as_bytes()) {
-                continue;
-            }
-            let text = |h: &str| r.header(h).and_then(|b| std::str::from_utf8(b).ok());
-            let lsn = text(LSN_HEADER).and_then(|t| t.parse::<Lsn>().ok());
-            let index = text(INDEX_HEADER).and_then(|t| t.parse::<u64>().ok());
-            if let (Some(lsn), Some(index)) = (lsn, index) {
-                let phase = if r.header(SNAPSHOT_HEADER).is_some() { 0 } else { 1 };
-                return Ok(Position { lsn: lsn.0, phase, index });
-            }
-        }
-        hi = lo;
-    }
-    Ok(Position::default())
+    let found = capture::last_in_partition(log, topic, partition, source_id, |r| {
+        let lsn = header_text(r, LSN_HEADER)?.parse::<Lsn>().ok()?;
+        let index = header_text(r, INDEX_HEADER)?.parse::<u64>().ok()?;
+        let phase = if r.header(SNAPSHOT_HEADER).is_some() { 0 } else { 1 };
+        Some(Position { lsn: lsn.0, phase, index })
+    })
+    .await?;
+    Ok(found.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -4,5 +4,7 @@
 mod relay;
 mod triggers;
 
-pub use relay::{Backlog, SEQ_HEADER, SOURCE_HEADER, SqliteCapture, backlog};
+pub use relay::{Backlog, SEQ_HEADER, SqliteCapture, backlog};
+
+pub use crate::capture::SOURCE_HEADER;
 pub use triggers::{OUTBOX, install};

@@ -19,22 +19,18 @@ use eventline_log::partitioner::partition_for_key;
 use eventline_log::{EventLog, Header, ProduceRecord};
 use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
 use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
-use eventline_model::{MessageId, Metadata, Timestamp};
+use eventline_model::{Metadata, Timestamp};
 use rusqlite::Connection;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::triggers::{self, OUTBOX};
+use crate::capture::{SOURCE_HEADER, header_text, key_text, last_in_partition, message_id};
 use crate::error::{CdcError, Result};
 
 /// Header holding the outbox sequence number of a captured change.
 pub const SEQ_HEADER: &str = "eventline.cdc.seq";
-/// Header holding the capture source id (one per database).
-pub const SOURCE_HEADER: &str = "eventline.cdc.source";
 
 const TABLES: [SourceTable; 2] = [SourceTable::Users, SourceTable::Conversations];
-/// How far back the relay looks in a partition for its own last record.
-const TAIL_SCAN_LIMIT: u64 = 100_000;
 
 /// Outbox backlog: what is captured but not yet relayed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -145,7 +141,11 @@ impl SqliteCapture {
                 row.changed_at.clone(),
                 Metadata {
                     timestamp: Timestamp::now(),
-                    message_id: message_id(&self.source_id, row.seq, row.changed_at.unix_millis()),
+                    message_id: message_id(
+                        &[self.source_id.as_bytes(), &row.seq.to_be_bytes()],
+                        row.seq as u64,
+                        row.changed_at.unix_millis(),
+                    ),
                     producer: self.producer.clone(),
                     extra: Default::default(),
                 },
@@ -313,43 +313,8 @@ pub fn backlog(conn: &Connection) -> Result<Backlog> {
     Ok(Backlog { rows: rows as u64, oldest })
 }
 
-fn key_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A UUID v7 for an outbox row: the commit time in its time field, the low 12 bits of the sequence
-/// number in `rand_a` (so ids of one millisecond still sort in commit order) and a hash of
-/// (source, sequence) in the rest — so a row relayed twice would carry the same id.
-fn message_id(source_id: &str, seq: i64, unix_ms: i64) -> MessageId {
-    let digest = Sha256::new().chain_update(source_id.as_bytes()).chain_update(seq.to_be_bytes()).finalize();
-    let mut rand = [0u8; 10];
-    rand.copy_from_slice(&digest[..10]);
-    rand[0] = ((seq >> 8) & 0x0f) as u8;
-    rand[1] = (seq & 0xff) as u8;
-    let id = uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &rand).into_uuid();
-    MessageId::parse(id.to_string()).expect("a UUID is not empty")
-}
-
 /// The highest outbox sequence number from `source_id` in the tail of one partition (0 if none).
 async fn last_relayed(log: &dyn EventLog, topic: &str, partition: u32, source_id: &str) -> Result<i64> {
-    let (start, end) = log.watermarks(topic, partition).await?;
-    let mut hi = end;
-    while hi > start && end - hi < TAIL_SCAN_LIMIT {
-        let lo = hi.saturating_sub(1000).max(start);
-        let records = log.fetch(topic, partition, lo, (hi - lo) as usize).await?;
-        for r in records.iter().rev() {
-            if r.header(SOURCE_HEADER) == Some(source_id.as_bytes())
-                && let Some(seq) =
-                    r.header(SEQ_HEADER).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok())
-            {
-                return Ok(seq);
-            }
-        }
-        hi = lo;
-    }
-    Ok(0)
+    let seq = last_in_partition(log, topic, partition, source_id, |r| header_text(r, SEQ_HEADER)?.parse().ok()).await?;
+    Ok(seq.unwrap_or(0))
 }
