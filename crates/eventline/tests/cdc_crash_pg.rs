@@ -6,12 +6,12 @@
 //! Needs `EVENTLINE_TEST_PG_URL` (`scripts/services/postgres.sh start`, then load
 //! `scripts/services/.env`); works in a database and slot of its own, dropped at the end.
 
-use std::collections::{HashMap, HashSet};
+mod common;
+
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
 use rand::Rng;
 
 const EXE: &str = env!("CARGO_BIN_EXE_eventline");
@@ -123,29 +123,7 @@ async fn sigkill_of_postgres_capture_loses_and_duplicates_nothing() {
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(child.wait().unwrap().success(), "SIGTERM stops capture cleanly");
 
-    let log = EmbeddedLog::open(data.join("log"), EmbeddedOptions::default()).unwrap();
-    let mut ids = HashSet::new();
-    let mut last_name: HashMap<String, u64> = HashMap::new();
-    let mut total = 0u64;
-    for p in 0..3 {
-        let (_, end) = log.watermarks("db.changes.users", p).await.unwrap();
-        let mut at = 0;
-        while at < end {
-            let batch = log.fetch("db.changes.users", p, at, 5000).await.unwrap();
-            for r in &batch {
-                let ev: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
-                let id = ev["_metadata"]["message_id"].as_str().unwrap().to_owned();
-                assert!(ids.insert(id.clone()), "message {id} appears twice");
-                let user = ev["data"]["UserId"].as_str().unwrap().to_owned();
-                let name: u64 = ev["data"]["Name"].as_str().unwrap().parse().unwrap();
-                if let Some(prev) = last_name.insert(user.clone(), name) {
-                    assert!(name > prev, "{user}: change {name} after {prev}: out of commit order");
-                }
-                total += 1;
-            }
-            at = batch.last().unwrap().offset + 1;
-        }
-    }
+    let total = common::users_changes_exactly_once_in_commit_order(&data).await;
     assert_eq!(total, COMMITS, "every committed change is in the log");
     eprintln!("{rounds} SIGKILL rounds, {total} changes, each exactly once, in commit order per key");
 
