@@ -23,7 +23,7 @@ use crate::KafkaOptions;
 use crate::error::{backend, blocking, validate_group};
 use crate::fetch::Fetchers;
 use crate::group::KafkaGroupConsumer;
-use crate::producer::{Pending, Producers, Slot, produce_error};
+use crate::producer::{MAX_RECORDS_PER_CALL, Pending, Producers, produce_error};
 
 /// What the backend remembers about a topic between calls.
 #[derive(Clone, Copy, Debug)]
@@ -421,12 +421,14 @@ impl EventLog for KafkaLog {
             }
         }
         let producer = self.producers.get(&self.opts, acks, meta.compression)?;
+        if records.len() > MAX_RECORDS_PER_CALL {
+            return Err(backend(format!("at most {MAX_RECORDS_PER_CALL} records per produce call")));
+        }
         let pending = Pending::new(records.len());
-        let slots: Vec<Arc<Slot>> =
-            (0..records.len()).map(|index| Arc::new(Slot { batch: pending.clone(), index })).collect();
+        let registration = producer.context().register(pending.clone());
         for (index, r) in records.iter().enumerate() {
-            let mut record: BaseRecord<'_, [u8], [u8], Arc<Slot>> =
-                BaseRecord::with_opaque_to(topic, slots[index].clone());
+            let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                BaseRecord::with_opaque_to(topic, registration.opaque(index));
             record.key = r.key.as_deref();
             record.payload = r.value.as_deref();
             record.timestamp = r.timestamp;
@@ -459,6 +461,7 @@ impl EventLog for KafkaLog {
             }
         }
         let res = pending.wait().await;
+        drop(registration);
         if let Err(LogError::UnknownTopic(_)) = &res {
             self.forget(topic);
         }

@@ -3,6 +3,7 @@
 //! call gets its positions back in input order without a channel per record.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -35,14 +36,6 @@ pub fn producer_config(opts: &KafkaOptions, acks: Acks, compression: Compression
         .set("message.max.bytes", opts.max_message_bytes.to_string())
         .set("delivery.timeout.ms", "60000");
     opts.finish(c)
-}
-
-/// Where one record's delivery report goes. The producing call allocates and frees these; the
-/// delivery thread only touches their reference counts (freeing on the thread that allocated is
-/// markedly cheaper with glibc's allocator at hundreds of thousands of records a second).
-pub(crate) struct Slot {
-    pub batch: Arc<Pending>,
-    pub index: usize,
 }
 
 /// The outcome of one produce call, filled in by delivery reports in any order. Positions are
@@ -103,16 +96,77 @@ impl Pending {
 }
 
 /// Routes librdkafka's delivery reports to the waiting produce calls.
+///
+/// Each record's delivery opaque is a plain number, `call << 32 | index`: the produce call's id
+/// in [`Self::calls`] and the record's position in the call. Nothing is allocated per record,
+/// and the delivery thread touches no memory of the producing thread's but the result slots —
+/// at hundreds of thousands of records a second that is what keeps eventline's producer level
+/// with a bare rdkafka one.
 pub(crate) struct DeliveryContext {
     max_message_bytes: usize,
+    next_call: AtomicU32,
+    calls: Mutex<HashMap<u32, Arc<Pending>, BuildHasherDefault<CallIdHasher>>>,
 }
+
+/// Call ids are already well spread (a counter): hash them as they are.
+#[derive(Default)]
+pub(crate) struct CallIdHasher(u64);
+
+impl Hasher for CallIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
+impl DeliveryContext {
+    /// Registers a produce call; its delivery reports are routed to `pending` until the returned
+    /// guard is dropped (also when the call is cancelled).
+    pub fn register(self: &Arc<Self>, pending: Arc<Pending>) -> Registration {
+        let id = self.next_call.fetch_add(1, Ordering::Relaxed);
+        self.calls.lock().expect("produce calls lock").insert(id, pending);
+        Registration { ctx: self.clone(), id }
+    }
+}
+
+/// A produce call's entry in [`DeliveryContext::calls`].
+pub(crate) struct Registration {
+    ctx: Arc<DeliveryContext>,
+    id: u32,
+}
+
+impl Registration {
+    /// The delivery opaque of record `index` of this call.
+    pub fn opaque(&self, index: usize) -> usize {
+        ((self.id as usize) << 32) | index
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.ctx.calls.lock().expect("produce calls lock").remove(&self.id);
+    }
+}
+
+/// Records per produce call: the index must fit the low half of the opaque.
+pub(crate) const MAX_RECORDS_PER_CALL: usize = u32::MAX as usize;
 
 impl ClientContext for DeliveryContext {}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Arc<Slot>;
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, report: &DeliveryResult<'_>, slot: Arc<Slot>) {
+    fn delivery(&self, report: &DeliveryResult<'_>, opaque: usize) {
+        let (call, index) = ((opaque >> 32) as u32, opaque & 0xffff_ffff);
         let result = match report {
             Ok(m) => Ok(RecordPosition {
                 partition: m.partition() as u32,
@@ -121,10 +175,13 @@ impl ProducerContext for DeliveryContext {
             }),
             Err((e, m)) => {
                 let size = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
-                Err(produce_error(e, m.topic(), slot.index, size, self.max_message_bytes))
+                Err(produce_error(e, m.topic(), index, size, self.max_message_bytes))
             }
         };
-        slot.batch.complete(slot.index, result);
+        // A call that was cancelled has no entry any more; its reports go nowhere.
+        if let Some(pending) = self.calls.lock().expect("produce calls lock").get(&call) {
+            pending.complete(index, result);
+        }
     }
 }
 
@@ -154,7 +211,11 @@ impl Producers {
             return Ok(p.clone());
         }
         let config = producer_config(opts, acks, compression);
-        let ctx = DeliveryContext { max_message_bytes: opts.max_message_bytes };
+        let ctx = DeliveryContext {
+            max_message_bytes: opts.max_message_bytes,
+            next_call: AtomicU32::new(0),
+            calls: Mutex::new(HashMap::default()),
+        };
         let producer = Producer::from_config_and_context(&config, ctx)
             .map_err(|e| backend(format!("cannot create a producer (acks={acks}, compression={compression}): {e}")))?;
         let producer = Arc::new(producer);
