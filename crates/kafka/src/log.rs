@@ -20,7 +20,9 @@ use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaOptions;
-use crate::error::{backend, blocking, validate_group};
+use eventline_log::validate_group;
+
+use crate::error::{backend, blocking};
 use crate::fetch::Fetchers;
 use crate::group::KafkaGroupConsumer;
 use crate::producer::{MAX_RECORDS_PER_CALL, Pending, Producers, produce_error};

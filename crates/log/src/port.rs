@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use eventline_model::topics::{Acks, TopicSpec};
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{LogError, Result};
 use crate::record::{ProduceRecord, Record, RecordPosition};
 
 /// A topic as the backend reports it.
@@ -120,4 +120,21 @@ pub trait GroupConsumer: Send {
 
     /// Leaves the group (its partitions go to the remaining members).
     async fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// Checks a consumer group name. Both backends use the same rule (Kafka's topic-name characters),
+/// so a group moves between them unchanged, and the embedded log can use it as a file name.
+pub fn validate_group(group: &str) -> Result<()> {
+    if group.is_empty() || group.len() > 249 {
+        return Err(LogError::InvalidGroup(format!("`{group}`: a group name has 1 to 249 characters")));
+    }
+    if let Some(c) = group.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(LogError::InvalidGroup(format!(
+            "`{group}` contains `{c}`; use only ASCII letters, digits, `.`, `_` and `-`"
+        )));
+    }
+    if group.starts_with('.') {
+        return Err(LogError::InvalidGroup(format!("`{group}` must not start with `.`")));
+    }
+    Ok(())
 }

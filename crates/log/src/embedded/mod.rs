@@ -34,12 +34,14 @@ use self::consumer::EmbeddedConsumer;
 use self::flusher::Flusher;
 use self::groups::Coordinator;
 use self::lock::DirLock;
-use self::offsets::{OffsetStore, validate_group, write_atomically};
+use self::offsets::{OffsetStore, write_atomically};
 use self::partition::{Durability, Partition};
 use crate::codec;
 use crate::error::{LogError, Result};
 use crate::partitioner::Partitioner;
-use crate::port::{EventLog, GroupConsumer, OffsetReset, PartitionInfo, PartitionLag, TopicDescription};
+use crate::port::{
+    EventLog, GroupConsumer, OffsetReset, PartitionInfo, PartitionLag, TopicDescription, validate_group,
+};
 use crate::record::{ProduceRecord, Record, RecordPosition};
 
 const OFFSETS_DIR: &str = "__consumer_offsets";

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{LogError, Result};
+use crate::port::validate_group;
 
 /// topic → partition → next offset to read.
 pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, u64>>;
@@ -16,22 +17,6 @@ pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, u64>>;
 pub struct OffsetStore {
     dir: PathBuf,
     cache: Mutex<BTreeMap<String, GroupOffsets>>,
-}
-
-/// Checks a group name: it becomes a file name.
-pub fn validate_group(group: &str) -> Result<()> {
-    if group.is_empty() || group.len() > 249 {
-        return Err(LogError::InvalidGroup(format!("`{group}`: a group name has 1 to 249 characters")));
-    }
-    if let Some(c) = group.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(LogError::InvalidGroup(format!(
-            "`{group}` contains `{c}`; use only ASCII letters, digits, `.`, `_` and `-`"
-        )));
-    }
-    if group.starts_with('.') {
-        return Err(LogError::InvalidGroup(format!("`{group}` must not start with `.`")));
-    }
-    Ok(())
 }
 
 impl OffsetStore {
