@@ -83,6 +83,59 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The paced acks=all phase: `total` single-record produce calls on a fixed schedule of `rate` per
+/// second from `origin`, each on its own task. Returns, per record, the latency from its intended
+/// send time (so a stall counts against every record it delayed) and from its actual send, in ms.
+async fn paced_acks_all(
+    log: Arc<dyn EventLog>,
+    topic: String,
+    total: u64,
+    rate: u32,
+    origin: Instant,
+    quiet: bool,
+    make: impl Fn(&mut rand::rngs::ThreadRng, Instant) -> ProduceRecord + Send + 'static,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let pb = bar(total, "acks=all", quiet);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(f64, f64), String>>();
+    let handle = tokio::runtime::Handle::current();
+    let topic: Arc<str> = topic.into();
+    let pacer = std::thread::spawn(move || {
+        let mut rng = rand::rng();
+        for i in 0..total {
+            let intended = origin + Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = intended.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let record = make(&mut rng, intended);
+            let (log, tx, topic) = (log.clone(), tx.clone(), topic.clone());
+            handle.spawn(async move {
+                let sent = Instant::now();
+                let r = log.produce(&topic, vec![record], Acks::All).await;
+                let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+                let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
+            });
+        }
+    });
+    let mut lat = Vec::with_capacity(total as usize);
+    let mut service = Vec::with_capacity(total as usize);
+    while (lat.len() as u64) < total {
+        match rx.recv().await {
+            Some(Ok((ms, svc))) => {
+                lat.push(ms);
+                service.push(svc);
+            }
+            Some(Err(e)) => anyhow::bail!("acks=all produce failed: {e}"),
+            None => break,
+        }
+        if lat.len() % 1000 == 0 {
+            pb.set_position(lat.len() as u64);
+        }
+    }
+    pacer.join().map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
+    pb.finish_and_clear();
+    Ok((lat, service))
+}
+
 pub async fn run(args: BenchLogArgs, config: &Config) -> anyhow::Result<()> {
     let latency_for = humantime::parse_duration(&args.latency_duration)
         .map_err(|e| Exit::new(2, format!("--latency-duration `{}`: {e}", args.latency_duration)))?;
@@ -192,51 +245,14 @@ async fn measure(
     latency_spec.retention = None;
     log.create_topic(&latency_spec).await?;
     let total = (latency_for.as_secs_f64() * args.rate as f64) as u64;
-    let pb = bar(total, "acks=all", quiet);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(f64, f64), String>>();
-    let handle = tokio::runtime::Handle::current();
-    let pacer = {
-        let log = log.clone();
+    let latency_log: Arc<dyn EventLog> = log.clone();
+    let (mut lat, mut service) = {
         let work = work.clone();
-        let rate = args.rate as f64;
-        std::thread::spawn(move || {
-            let mut rng = rand::rng();
-            let start = Instant::now();
-            for i in 0..total {
-                let intended = start + Duration::from_secs_f64(i as f64 / rate);
-                let now = Instant::now();
-                if intended > now {
-                    std::thread::sleep(intended - now);
-                }
-                let record = work.record(&mut rng);
-                let log = log.clone();
-                let tx = tx.clone();
-                handle.spawn(async move {
-                    let sent = Instant::now();
-                    let r = log.produce(LATENCY_TOPIC, vec![record], Acks::All).await;
-                    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-                    let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
-                });
-            }
+        paced_acks_all(latency_log, LATENCY_TOPIC.to_owned(), total, args.rate, Instant::now(), quiet, move |rng, _| {
+            work.record(rng)
         })
+        .await?
     };
-    let mut lat = Vec::with_capacity(total as usize);
-    let mut service = Vec::with_capacity(total as usize);
-    while (lat.len() as u64) < total {
-        match rx.recv().await {
-            Some(Ok((ms, svc))) => {
-                lat.push(ms);
-                service.push(svc);
-            }
-            Some(Err(e)) => anyhow::bail!("acks=all produce failed: {e}"),
-            None => break,
-        }
-        if lat.len() % 1000 == 0 {
-            pb.set_position(lat.len() as u64);
-        }
-    }
-    pacer.join().map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
-    pb.finish_and_clear();
     lat.sort_by(f64::total_cmp);
     service.sort_by(f64::total_cmp);
     let service_p99 = percentile(&service, 0.99);
@@ -562,49 +578,13 @@ mod kafka {
             member.close().await?;
             anyhow::Ok(e2e)
         });
-        let pb = bar(total, "acks=all", quiet);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(f64, f64), String>>();
-        let handle = tokio::runtime::Handle::current();
-        let pacer = {
-            let (log, work, lat_topic) = (log.clone(), work.clone(), lat_topic.clone());
-            let rate = args.rate as f64;
-            std::thread::spawn(move || {
-                let mut rng = rand::rng();
-                for i in 0..total {
-                    let intended = origin + Duration::from_secs_f64(i as f64 / rate);
-                    let now = Instant::now();
-                    if intended > now {
-                        std::thread::sleep(intended - now);
-                    }
-                    let at_ns = (intended - origin).as_nanos().to_string();
-                    let record = work.record(&mut rng).with_header(SENT_AT, at_ns);
-                    let (log, tx, t) = (log.clone(), tx.clone(), lat_topic.clone());
-                    handle.spawn(async move {
-                        let sent = Instant::now();
-                        let r = log.produce(&t, vec![record], Acks::All).await;
-                        let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-                        let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
-                    });
-                }
+        let (mut lat, mut service) = {
+            let work = work.clone();
+            paced_acks_all(log.clone(), lat_topic.clone(), total, args.rate, origin, quiet, move |rng, intended| {
+                work.record(rng).with_header(SENT_AT, (intended - origin).as_nanos().to_string())
             })
+            .await?
         };
-        let mut lat = Vec::with_capacity(total as usize);
-        let mut service = Vec::with_capacity(total as usize);
-        while (lat.len() as u64) < total {
-            match rx.recv().await {
-                Some(Ok((ms, svc))) => {
-                    lat.push(ms);
-                    service.push(svc);
-                }
-                Some(Err(e)) => anyhow::bail!("acks=all produce failed: {e}"),
-                None => break,
-            }
-            if lat.len() % 1000 == 0 {
-                pb.set_position(lat.len() as u64);
-            }
-        }
-        pacer.join().map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
-        pb.finish_and_clear();
         let mut e2e = reader.await??;
         if (e2e.len() as u64) < total {
             anyhow::bail!("the consumer group read {} of {total} records of the latency phase", e2e.len());
