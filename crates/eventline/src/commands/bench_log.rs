@@ -136,6 +136,21 @@ async fn paced_acks_all(
     Ok((lat, service))
 }
 
+/// The consume phase's msg/s and MB/s, after checking that every produced record was read.
+fn consume_figures(
+    read: u64,
+    sent: u64,
+    bytes: u64,
+    started: Instant,
+    say: &impl Fn(String),
+) -> anyhow::Result<(f64, f64)> {
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(read == sent, "consumed {read} records but produced {sent}");
+    let (rate, mb) = (read as f64 / secs, bytes as f64 / secs / 1e6);
+    say(format!("consume: {read} records in {secs:.2} s = {rate:.0} msg/s, {mb:.1} MB/s"));
+    Ok((rate, mb))
+}
+
 pub async fn run(args: BenchLogArgs, config: &Config) -> anyhow::Result<()> {
     let latency_for = humantime::parse_duration(&args.latency_duration)
         .map_err(|e| Exit::new(2, format!("--latency-duration `{}`: {e}", args.latency_duration)))?;
@@ -227,14 +242,8 @@ async fn measure(
             pb.set_position(read);
         }
     }
-    let consume_s = started.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    if read != sent {
-        anyhow::bail!("consumed {read} records but produced {sent}");
-    }
-    let consume_rate = read as f64 / consume_s;
-    let consume_mb = read_bytes as f64 / consume_s / 1e6;
-    say(format!("consume: {read} records in {consume_s:.2} s = {consume_rate:.0} msg/s, {consume_mb:.1} MB/s"));
+    let (consume_rate, consume_mb) = consume_figures(read, sent, read_bytes, started, &say)?;
 
     // 3. acks=all latency at a paced rate, measured from the intended send time. First make the
     // throughput phases' gigabytes durable, so this phase measures acks=all on its own rather than
@@ -537,14 +546,8 @@ mod kafka {
             }
             read += got;
         }
-        let consume_s = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
-        if read != sent {
-            anyhow::bail!("consumed {read} records but produced {sent}");
-        }
-        let consume_rate = read as f64 / consume_s;
-        let consume_mb = read_bytes as f64 / consume_s / 1e6;
-        say(format!("consume: {read} records in {consume_s:.2} s = {consume_rate:.0} msg/s, {consume_mb:.1} MB/s"));
+        let (consume_rate, consume_mb) = consume_figures(read, sent, read_bytes, started, &say)?;
 
         // 3. acks=all at the paced rate, from each record's intended send time, with a consumer
         // group member reading the same topic: produce→consume latency on the same records.

@@ -311,15 +311,13 @@ impl Partition {
 
     /// The first offset with a timestamp at or after `ts`, or the end offset.
     pub fn offset_for_time(&self, ts: i64) -> Result<u64> {
-        let (file, path, pos, limit, base) = {
+        let (file, path, mut pos, limit) = {
             let s = self.read_state();
             match s.segments.iter().find(|x| x.max_timestamp >= ts) {
                 None => return Ok(s.segments.last().map_or(0, |x| x.next_offset)),
-                Some(seg) => (seg.file.clone(), seg.path.clone(), seg.position_for_time(ts), seg.size, seg.base_offset),
+                Some(seg) => (seg.file.clone(), seg.path.clone(), seg.position_for_time(ts), seg.size),
             }
         };
-        let _ = base;
-        let mut pos = pos;
         while pos < limit {
             let (buf, next) = segment::read_batches(&file, pos, limit, 1 << 20)
                 .map_err(LogError::io(format!("read {}", path.display())))?;

@@ -269,7 +269,6 @@ impl Segment {
 
     /// Records that a batch of `len` bytes now ends at `pos + len`.
     fn note_batch(&mut self, pos: u64, len: u64, next_offset: u64, max_ts: i64, interval: u32) {
-        let _ = pos;
         self.max_timestamp = self.max_timestamp.max(max_ts);
         self.bytes_since_entry += len;
         if self.bytes_since_entry >= interval as u64 {
