@@ -1,8 +1,13 @@
 //! The platform that produces the events: the planner that routes an end user's query to the card,
 //! loan or wealth agent, the agents doing banking work on the data in the database, the memory
-//! manager keeping conversations, and the CRM and market-data integrations.
+//! manager keeping conversations, and the customer profiles.
 //!
-//! This build holds the planner and the database schema (`store`):
+//! - [`store`]: the schema and migrations (SQLite and PostgreSQL); [`db::Database`] shares the
+//!   SQLite connection with async code; [`seed`] writes the demo bank at first start.
+//! - [`planner`]: which agent a query goes to. [`agents`]: the card, loan and wealth agents.
+//! - [`executor::AgentExecutor`]: query → planner → agent → governance → `agent.executions`,
+//!   `compliance.alerts` and the conversation.
+//! - [`users`]: the `Users` profiles. [`conversations`]: the memory manager.
 //!
 //! ```
 //! use eventline_platform::planner::{Planner, Route};
@@ -11,5 +16,11 @@
 //! assert!(matches!(planner.route("Please block my credit card"), Route::Agent(AgentId::CardAgent, _)));
 //! ```
 
+pub mod agents;
+pub mod conversations;
+pub mod db;
+pub mod executor;
 pub mod planner;
+pub mod seed;
 pub mod store;
+pub mod users;

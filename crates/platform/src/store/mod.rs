@@ -2,7 +2,8 @@
 //! migrations for SQLite (the embedded default, `<data-dir>/eventline.db`) and PostgreSQL.
 //! Column names are the contract's: `Users.UserId`, `Email`, `Name`, `Phone`, `CreatedAt`,
 //! `UpdatedAt` (quoted identifiers in PostgreSQL); `conversations.conversation_id`, `user_id`,
-//! `doc` (the turns, JSON), `created_at`, `updated_at`.
+//! `doc` (the turns, JSON), `created_at`, `updated_at`. SQLite also holds the banking tables the
+//! agents work on (`sqlite_migrations/002_banking.sql`) and the gateway's API key digests.
 
 pub mod postgres;
 pub mod sqlite;
@@ -33,10 +34,12 @@ ALTER TABLE conversations REPLICA IDENTITY FULL;
 "#,
 )];
 
-/// SQLite migrations, applied in order inside one transaction each.
-pub const SQLITE_MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+/// SQLite migrations, applied in order inside one transaction each: the contract tables, then the
+/// banking data of the agents and the gateway's API keys.
+pub const SQLITE_MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE IF NOT EXISTS Users (
     UserId    TEXT PRIMARY KEY NOT NULL,
     Email     TEXT NOT NULL,
@@ -54,7 +57,9 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 CREATE INDEX IF NOT EXISTS conversations_user_id ON conversations (user_id);
 "#,
-)];
+    ),
+    (2, include_str!("sqlite_migrations/002_banking.sql")),
+];
 
 /// Columns holding JSON documents, per table: capture emits them as JSON, not as strings.
 pub const JSON_COLUMNS: &[(&str, &str)] = &[("conversations", "doc")];

@@ -1,0 +1,131 @@
+//! Reading what the customer asked for: words, amounts, terms, card endings.
+
+/// The query in lower case with punctuation turned into spaces, padded with spaces so that
+/// `has_word` can match whole words.
+pub fn normalise(query: &str) -> String {
+    let mapped: String =
+        query.chars().map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' }).collect();
+    format!(" {} ", mapped.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Whether any of `words` (or phrases) occurs as a whole word in the normalised query.
+pub fn has_any(normalised: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| normalised.contains(&format!(" {w} ")))
+}
+
+/// Runs of digits in the query, separators inside a number (space, `-`) joined: "4532 0151 1283
+/// 0366" is one run, "ending 0366" gives "0366".
+pub fn digit_runs(query: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = query.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_digit() {
+            cur.push(c);
+        } else if (c == ' ' || c == '-')
+            && !cur.is_empty()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+            && cur.len() % 4 == 0
+        {
+            // a separator between digit groups of a card number
+        } else if !cur.is_empty() {
+            runs.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    runs
+}
+
+/// Money amounts in the query, in cents: `$25,000`, `25000`, `25k`, `1.5m`, `12,500.50`.
+pub fn amounts(query: &str) -> Vec<i64> {
+    let lower = query.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut text = String::new();
+        while i < chars.len()
+            && (chars[i].is_ascii_digit()
+                || (chars[i] == ',' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+                || (chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+        {
+            if chars[i] != ',' {
+                text.push(chars[i]);
+            }
+            i += 1;
+        }
+        let Ok(mut value) = text.parse::<f64>() else { continue };
+        let rest: String = chars[i..].iter().collect();
+        let dollar = start > 0 && chars[start - 1] == '$';
+        if rest.starts_with('k') && !rest.starts_with("km") {
+            value *= 1_000.0;
+        } else if rest.starts_with('m') && !rest.starts_with("mo") && !rest.starts_with("mi") {
+            value *= 1_000_000.0;
+        } else if rest.trim_start().starts_with("thousand") {
+            value *= 1_000.0;
+        } else if !dollar
+            && (rest.starts_with('%')
+                || ["year", "yr", "month", "mo", "percent", "day", "week"]
+                    .iter()
+                    .any(|unit| rest.trim_start_matches([' ', '-']).starts_with(unit)))
+        {
+            continue; // a term or a rate, not money
+        }
+        out.push((value * 100.0).round() as i64);
+    }
+    out
+}
+
+/// A term in months: "5 years", "60 months", "30-year", "36 mo".
+pub fn term_months(query: &str) -> Option<i64> {
+    let n = normalise(query);
+    let words: Vec<&str> = n.split_whitespace().collect();
+    for w in words.windows(2) {
+        let Ok(k) = w[0].parse::<i64>() else { continue };
+        match w[1] {
+            "year" | "years" | "yr" | "yrs" => return Some(k * 12),
+            "month" | "months" | "mo" | "mos" => return Some(k),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The number of items asked for ("last 10 transactions"), if any, between 1 and `max`.
+pub fn count(query: &str, max: usize) -> Option<usize> {
+    let n = normalise(query);
+    let words: Vec<&str> = n.split_whitespace().collect();
+    words.windows(2).find_map(|w| match (w[0], w[1].parse::<usize>()) {
+        ("last" | "recent" | "latest" | "past", Ok(k)) if (1..=max).contains(&k) => Some(k),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_amounts_terms_and_card_endings() {
+        assert_eq!(amounts("Can I borrow $25,000 over 5 years?"), vec![2_500_000]);
+        assert_eq!(amounts("a 30k car loan for 60 months"), vec![3_000_000]);
+        assert_eq!(amounts("mortgage of 450000 at 6%"), vec![45_000_000]);
+        assert_eq!(amounts("1.5m home"), vec![150_000_000]);
+        assert_eq!(term_months("Can I borrow $25,000 over 5 years?"), Some(60));
+        assert_eq!(term_months("for 36 months"), Some(36));
+        assert_eq!(term_months("a 30-year mortgage"), Some(360));
+        assert!(amounts("a 30-year mortgage").is_empty());
+        assert_eq!(digit_runs("block card 4532 0151 1283 0366 now"), ["4532015112830366"]);
+        assert_eq!(digit_runs("the card ending 0366, dispute 2 charges"), ["0366", "2"]);
+        assert_eq!(count("show my last 10 transactions", 50), Some(10));
+        assert!(has_any(&normalise("I LOST my card!"), &["lost", "stolen"]));
+        assert!(!has_any(&normalise("unblocked"), &["block"]));
+    }
+}
