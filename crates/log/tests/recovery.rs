@@ -93,6 +93,72 @@ async fn a_zero_filled_tail_is_truncated() {
 }
 
 #[tokio::test]
+async fn closing_gives_back_the_preallocated_space() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 100).await;
+    let active = segments(dir.path()).pop().unwrap();
+    let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    log.produce("t", vec![ProduceRecord::new(Some("k"), "one more")], Acks::All).await.unwrap();
+    let running = std::fs::metadata(&active).unwrap().len();
+    assert!(running >= len + (1 << 20), "the active segment is allocated ahead: {len} -> {running}");
+    log.close().unwrap();
+    let closed = std::fs::metadata(&active).unwrap().len();
+    assert!(closed > len && closed < len + 200, "closed at its data: {len} -> {closed}");
+}
+
+#[tokio::test]
+async fn a_crash_inside_the_allocation_recovers_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = fill(dir.path(), 300).await;
+    let active = segments(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    // After a SIGKILL the file is longer than its data by up to a whole preallocation step,
+    // which is more than recovery reads in one piece.
+    let f = OpenOptions::new().write(true).open(&active).unwrap();
+    f.set_len(len + (9 << 20)).unwrap();
+    // ...and the batch being written may be torn, with zeros after it.
+    let mut torn = vec![0u8; 60];
+    torn[0..8].copy_from_slice(&(written.len() as u64).to_le_bytes());
+    torn[8..12].copy_from_slice(&500u32.to_le_bytes());
+    torn[16] = 1;
+    torn[20] = 3;
+    f.write_all_at(&torn, len).unwrap();
+    let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
+    assert_eq!(std::fs::metadata(&active).unwrap().len(), len, "cut at the last whole batch");
+    assert_eq!(values(&log).await, written);
+    let pos = log.produce("t", vec![ProduceRecord::new(Some("k"), "after")], Acks::All).await.unwrap();
+    assert_eq!(pos[0].offset, Some(written.len() as u64), "offsets continue without a gap");
+}
+
+#[tokio::test]
+async fn a_sealed_segment_still_holding_its_allocation_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = fill(dir.path(), 4000).await;
+    let first = segments(dir.path()).remove(0);
+    // A crash after the roll but before the trim of the sealed segment reached the disk.
+    let len = std::fs::metadata(&first).unwrap().len();
+    OpenOptions::new().write(true).open(&first).unwrap().set_len(len + (1 << 20)).unwrap();
+    let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
+    assert_eq!(values(&log).await, written);
+    assert_eq!(std::fs::metadata(&first).unwrap().len(), len, "trimmed back to its data");
+}
+
+#[tokio::test]
+async fn damage_followed_by_zeros_and_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 300).await;
+    let active = segments(dir.path()).pop().unwrap();
+    // Zero a whole region in the middle of the active segment: a zeroed range with data after it
+    // is not unused allocation.
+    let f = OpenOptions::new().read(true).write(true).open(&active).unwrap();
+    f.write_all_at(&[0u8; 256], 0).unwrap();
+    std::fs::remove_file(active.with_extension("index")).unwrap();
+    let err = EmbeddedLog::open(dir.path(), opts()).unwrap_err();
+    assert!(matches!(err, LogError::Corrupt { position: 0, .. }), "{err}");
+}
+
+#[tokio::test]
 async fn damage_inside_the_log_is_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path(), 300).await;

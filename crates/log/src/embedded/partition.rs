@@ -153,6 +153,7 @@ impl Partition {
     fn roll(&self, s: &mut State) -> Result<()> {
         let active = s.segments.last_mut().expect("active segment");
         active.persist_index()?;
+        active.release_allocation()?;
         let next = active.next_offset;
         s.unsynced_sealed.push(active.file.clone());
         s.segments.push(Segment::create(&self.dir, next)?);
@@ -171,8 +172,9 @@ impl Partition {
             (std::mem::take(&mut s.unsynced_sealed), snapshot.0, snapshot.1, dir_dirty)
         };
         let result = (|| -> std::io::Result<()> {
+            // fsync, not fdatasync: sealing trimmed the file's preallocated tail.
             for f in &sealed {
-                f.sync_data()?;
+                f.sync_all()?;
             }
             active_file.sync_data()?;
             if dir_dirty {
@@ -202,6 +204,7 @@ impl Partition {
         let mut s = self.write_state();
         for seg in s.segments.iter_mut() {
             seg.persist_index()?;
+            seg.release_allocation()?;
             seg.sync()?;
         }
         s.unsynced_sealed.clear();

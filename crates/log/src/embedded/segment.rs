@@ -2,6 +2,13 @@
 //! (`.index`: u32 relative offset, u32 file position) and time index (`.timeindex`: i64 max
 //! timestamp so far, u32 relative offset). Index entries are written after the log bytes they
 //! describe, so an index may lag the log after a crash but never lead it; recovery checks both.
+//!
+//! The active segment's file is allocated ahead of its data in steps of [`PREALLOCATE_BYTES`]
+//! (`fallocate`, which reads back as zeros). Appends inside the allocation do not change the file
+//! size, so the fdatasync behind acks=all writes data only and does not wait for a journal commit
+//! of the size change. The valid length is therefore not the file length: recovery finds it by
+//! scanning and treats zeros after the last batch as unused allocation. Sealing a segment, and
+//! closing the log, trim the file to its data.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -12,6 +19,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::{self, BatchHeader, DecodeError, HEADER_LEN};
 use crate::error::{LogError, Result};
+
+/// How far ahead of its data the active segment's file is allocated.
+pub const PREALLOCATE_BYTES: u64 = 8 << 20;
 
 const INDEX_ENTRY: usize = 8;
 const TIME_ENTRY: usize = 12;
@@ -40,6 +50,8 @@ pub struct Segment {
     pub file: Arc<File>,
     /// Valid bytes in the log file.
     pub size: u64,
+    /// Length of the file on disk: `size` plus allocated, unused space (zeros).
+    allocated: u64,
     pub next_offset: u64,
     /// Largest record timestamp in the segment, `i64::MIN` when empty.
     pub max_timestamp: i64,
@@ -95,6 +107,7 @@ impl Segment {
             path,
             file: Arc::new(file),
             size: 0,
+            allocated: 0,
             next_offset: base_offset,
             max_timestamp: i64::MIN,
             first_append_ms: None,
@@ -133,6 +146,7 @@ impl Segment {
         seg.max_timestamp = seg.index.last().map_or(i64::MIN, |e| e.max_timestamp);
         seg.persisted_entries = if rebuilt { 0 } else { seg.index.len() };
         seg.scan_from(start_pos, start_offset, file_len, policy, index_interval)?;
+        seg.allocated = seg.size;
         if rebuilt {
             seg.rewrite_index_files()?;
         } else {
@@ -238,22 +252,31 @@ impl Segment {
                 }
                 Err(e) => {
                     let remaining = file_len - pos;
+                    let zeros_from = |from: u64| self.is_zero(from.min(file_len), file_len);
+                    // Allocated space that was never written (preallocation, or a file extended
+                    // but not written before a power loss) reads as zeros up to the end.
+                    if zeros_from(pos)? {
+                        // Sealed segments are trimmed when sealed; a crash can come before the trim
+                        // reaches the disk. Zeros hold no records, and the chain check in
+                        // `Partition::open` still refuses a sealed segment that ends early.
+                        tracing::debug!(file = %self.path.display(), position = pos, "trimming unused allocation");
+                        self.trim_to(pos)?;
+                        break;
+                    }
                     let incomplete = match BatchHeader::parse(rest) {
-                        // The header is cut short, or the batch it announces runs past the end of
-                        // the file: the writer was stopped mid-write.
+                        // The header is cut short: the writer was stopped mid-write.
                         Err(DecodeError::Incomplete { .. }) => true,
-                        Ok(h) => h.total_len() as u64 > remaining || (h.total_len() as u64 == remaining),
-                        // Zero-filled space after the last batch (a file extended but never
-                        // written, e.g. after power loss) is also an unfinished tail.
-                        Err(_) => rest.iter().all(|&b| b == 0) && remaining as usize == rest.len(),
+                        // The batch it announces runs past the end of the file, or nothing but
+                        // unwritten allocation follows it: the writer was stopped mid-batch.
+                        Ok(h) => h.total_len() as u64 > remaining || zeros_from(pos + h.total_len() as u64)?,
+                        Err(_) => false,
                     };
                     if incomplete && policy == TailPolicy::TruncateIncomplete {
                         // Only the final batch can be torn: nothing after it was ever written, and a
                         // batch that was not written whole was never acknowledged at acks=all.
                         tracing::warn!(file = %self.path.display(), position = pos, reason = %e,
                             "truncating an incomplete batch at the end of the active segment");
-                        self.file.set_len(pos).map_err(LogError::io(format!("truncate {}", self.path.display())))?;
-                        self.file.sync_all().map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+                        self.trim_to(pos)?;
                         break;
                     }
                     // Damage followed by more data, or inside a sealed segment: this is not a torn
@@ -264,6 +287,41 @@ impl Segment {
         }
         self.size = pos;
         self.next_offset = expected;
+        Ok(())
+    }
+
+    /// Whether the file holds only zero bytes in `from..to`.
+    fn is_zero(&self, from: u64, to: u64) -> Result<bool> {
+        let mut buf = vec![0u8; (1 << 20).min((to - from) as usize)];
+        let mut at = from;
+        while at < to {
+            let n = ((to - at) as usize).min(buf.len());
+            self.file
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(LogError::io(format!("read {}", self.path.display())))?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// Cuts the file at `len` and makes the new length durable.
+    fn trim_to(&mut self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(LogError::io(format!("truncate {}", self.path.display())))?;
+        self.file.sync_all().map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+        self.allocated = len;
+        Ok(())
+    }
+
+    /// Gives back the allocation beyond the data (when the segment is sealed or the log closed).
+    /// The new length reaches the disk with the next fsync of the file.
+    pub fn release_allocation(&mut self) -> Result<()> {
+        if self.allocated > self.size {
+            self.file.set_len(self.size).map_err(LogError::io(format!("truncate {}", self.path.display())))?;
+            self.allocated = self.size;
+        }
         Ok(())
     }
 
@@ -284,6 +342,13 @@ impl Segment {
     /// Appends one encoded batch (base offset already set) at the end of the segment.
     pub fn append(&mut self, batch: &[u8], header: &BatchHeader, now_ms: i64, interval: u32) -> Result<()> {
         let pos = self.size;
+        let end = pos + batch.len() as u64;
+        if end > self.allocated {
+            let want = end.div_ceil(PREALLOCATE_BYTES) * PREALLOCATE_BYTES;
+            fs4::FileExt::allocate(&*self.file, want)
+                .map_err(LogError::io(format!("allocate space for {}", self.path.display())))?;
+            self.allocated = want;
+        }
         self.file.write_all_at(batch, pos).map_err(LogError::io(format!("append to {}", self.path.display())))?;
         self.size += batch.len() as u64;
         self.next_offset = header.next_offset();
@@ -320,9 +385,9 @@ impl Segment {
         self.persist_index()
     }
 
-    /// Flushes the log and index files to stable storage.
+    /// Flushes the log and index files to stable storage, the log file's length included.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+        self.file.sync_all().map_err(LogError::io(format!("fsync {}", self.path.display())))?;
         self.index_file.sync_data().map_err(LogError::io("fsync index"))?;
         self.time_index_file.sync_data().map_err(LogError::io("fsync time index"))
     }
