@@ -55,7 +55,12 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the whole platform: gateway on 127.0.0.1:8000, agents, governance, CDC, consumers, metrics.
+    /// Run the platform: gateway on 127.0.0.1:8000 with the card, loan and wealth agents, governance, CDC.
+    ///
+    /// Opens the log (embedded, or --backend kafka), the SQLite database <data-dir>/eventline.db
+    /// (seeding a demo bank at first start), captures Users and conversations into the log, and
+    /// serves the HTTP API. The first start writes an admin API key to <data-dir>/admin.key.
+    /// Ctrl-C or SIGTERM: requests in flight finish, capture drains, the log is flushed.
     Up(UpArgs),
     /// Create, list, describe and delete topics.
     #[command(subcommand)]
@@ -87,7 +92,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// PostgreSQL instead of the embedded SQLite, e.g. postgres://user@127.0.0.1/eventline.
+    /// Database: default SQLite at <data-dir>/eventline.db, or sqlite:///path/to.db. PostgreSQL
+    /// (postgres://…) is refused by this build's `up`: the agents run on SQLite only.
     #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
 }

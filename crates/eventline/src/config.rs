@@ -176,16 +176,26 @@ impl Default for KafkaSection {
     }
 }
 
+/// The HTTP gateway of `eventline up`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySection {
+    /// Address and port to serve on (`127.0.0.1:0` picks a free port and prints it).
     pub listen: SocketAddr,
+    /// Larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// A request still running after this gets 503 (an agent execution already started finishes).
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for GatewaySection {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8000)), max_body_bytes: 1 << 20 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -295,6 +305,15 @@ impl Config {
         }
         if self.producer.trim().is_empty() {
             return Err("invalid configuration `producer` = \"\": must not be empty".into());
+        }
+        if self.gateway.max_body_bytes < 1024 {
+            return Err(format!(
+                "invalid configuration `gateway.max_body_bytes` = {}: must be at least 1024",
+                self.gateway.max_body_bytes
+            ));
+        }
+        if self.gateway.request_timeout.is_zero() {
+            return Err("invalid configuration `gateway.request_timeout` = \"0s\": must be longer than 0".into());
         }
         if self.backend == Backend::Kafka && self.kafka.brokers.trim().is_empty() {
             return Err("invalid configuration `kafka.brokers` = \"\": the kafka backend needs HOST:PORT,...".into());

@@ -34,6 +34,22 @@ pub enum Permission {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Agent, Role::Ingest, Role::Read];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Ingest => "ingest",
+            Role::Read => "read",
+        }
+    }
+
+    /// The role named `name` (`admin`, `agent`, `ingest`, `read`).
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// Least privilege: each role gets only what its callers need.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
@@ -43,6 +59,30 @@ impl Role {
             Role::Ingest => matches!(p, Ingest),
             Role::Read => matches!(p, ReadTopics | ReadAnalytics | ReadAudit | ReadAlerts | ReadMetrics),
         }
+    }
+}
+
+impl Permission {
+    /// What the permission lets a caller do, for error messages.
+    pub fn describe(self) -> &'static str {
+        use Permission::*;
+        match self {
+            Query => "query the agents",
+            ManageUsers => "read or change user profiles",
+            ReadConversations => "read conversations",
+            Ingest => "send integration events",
+            ReadTopics => "read topics",
+            ReadAnalytics => "read analytics",
+            ReadAudit => "read the audit trail",
+            ReadAlerts => "read compliance alerts",
+            ReadMetrics => "read metrics",
+            Admin => "administer keys and topics",
+        }
+    }
+
+    /// The roles that hold this permission.
+    pub fn roles(self) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.allows(self)).collect()
     }
 }
 
@@ -79,18 +119,52 @@ impl KeyStore {
 
     /// The role of `secret`, if it is a known key. Compares digests in constant time.
     pub fn authenticate(&self, secret: &str) -> Option<Role> {
+        self.authenticate_key(secret).map(|k| k.role)
+    }
+
+    /// The key `secret` is, if it is a known key. Compares digests in constant time, against
+    /// every stored key.
+    pub fn authenticate_key(&self, secret: &str) -> Option<&ApiKey> {
         let d = digest(secret);
         let mut found = None;
         for k in &self.keys {
             if constant_time_eq(k.sha256.as_bytes(), d.as_bytes()) {
-                found = Some(k.role);
+                found = Some(k);
             }
         }
         found
     }
+
+    /// Adds a key (or replaces the one with the same id).
+    pub fn insert(&mut self, key: ApiKey) {
+        self.keys.retain(|k| k.id != key.id);
+        self.keys.push(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
-fn digest(secret: &str) -> String {
+/// The secret of an `Authorization: Bearer <key>` header value, or why it is not one.
+pub fn bearer(header: &str) -> Result<&str, &'static str> {
+    let (scheme, rest) = header.trim().split_once(' ').ok_or("the Authorization header must be `Bearer <key>`")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("the Authorization header must use the Bearer scheme: `Bearer <key>`");
+    }
+    let secret = rest.trim();
+    if secret.is_empty() {
+        return Err("the Authorization header has no key after `Bearer`");
+    }
+    Ok(secret)
+}
+
+/// The SHA-256 digest (hex) under which a key's secret is stored.
+pub fn digest(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
@@ -117,6 +191,17 @@ mod tests {
         assert_eq!(store.authenticate(""), None);
         assert!(!admin.sha256.contains(&admin_secret[4..]), "the secret is not stored");
         assert!(admin_secret.starts_with(&admin.id));
+    }
+
+    #[test]
+    fn bearer_headers() {
+        assert_eq!(bearer("Bearer elk_abc"), Ok("elk_abc"));
+        assert_eq!(bearer("bearer   elk_abc "), Ok("elk_abc"));
+        assert!(bearer("Basic dXNlcjpwdw==").is_err());
+        assert!(bearer("Bearer ").is_err());
+        assert!(bearer("elk_abc").is_err());
+        assert_eq!(Permission::Query.roles(), vec![Role::Admin, Role::Agent]);
+        assert_eq!(Role::parse("ingest"), Some(Role::Ingest));
     }
 
     #[test]

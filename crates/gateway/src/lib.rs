@@ -1,7 +1,11 @@
 //! The HTTP gateway. Every endpoint but `/healthz` and `/readyz` needs an API key
 //! (`Authorization: Bearer <key>`); a key carries one role and a role allows the least it needs.
 //!
-//! This build holds the key and role model the server is built on:
+//! - [`server::router`] / [`server::serve`]: the routes of this build (`/healthz`, `/readyz`,
+//!   `POST /v1/query`, `GET/PUT/DELETE /v1/users/{id}`, `GET /v1/conversations/{id}`,
+//!   `POST /v1/keys`), auth per route, body limit, timeout, graceful shutdown.
+//! - [`auth`]: keys and roles; [`keys`]: keys at rest and the `admin.key` bootstrap.
+//! - [`error::ApiError`]: every error as `{"error": {"code", "message"}}`.
 //!
 //! ```
 //! use eventline_gateway::auth::{ApiKey, KeyStore, Permission, Role};
@@ -13,3 +17,12 @@
 //! ```
 
 pub mod auth;
+pub mod error;
+pub mod json;
+pub mod keys;
+mod routes;
+pub mod server;
+pub mod state;
+
+pub use server::{router, serve};
+pub use state::{AppState, GatewayOptions, Readiness};

@@ -8,6 +8,7 @@ mod pii;
 mod produce;
 mod schema;
 mod topics;
+mod up;
 
 use crate::Exit;
 use crate::cli::{AuditCommand, BenchCommand, Command};
@@ -21,7 +22,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Schema { topic } => schema::run(&topic),
         Command::Pii(cmd) => pii::run(cmd),
         Command::Bench(BenchCommand::Log(args)) => bench_log::run(args, &config).await,
-        Command::Up(_) => unavailable("up", "the gateway, agents and consumer services"),
+        Command::Up(args) => up::run(args, &config).await,
         Command::Audit(AuditCommand::Verify | AuditCommand::Query { .. }) => unavailable("audit", "the audit service"),
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
@@ -36,7 +37,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: topics, produce, consume, schema, pii scan, cdc run/status (SQLite), bench log."
+             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC), topics, produce, consume, schema, pii scan, cdc run/status, bench log, bench cdc."
         ),
     )
     .into())

@@ -1,0 +1,191 @@
+//! `eventline up`: the platform in one process — the log (embedded or Kafka), the SQLite
+//! database with the demo bank, change data capture of `Users` and `conversations`, and the
+//! gateway with the card, loan and wealth agents behind governance.
+//!
+//! Shutdown (Ctrl-C or SIGTERM) runs in order: the gateway stops accepting and finishes the
+//! requests (and agent executions) in flight; then capture relays every change those requests
+//! made and stops; then the log is flushed as the last handle on it is dropped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use eventline_cdc::sqlite::SqliteCapture;
+use eventline_gateway::{AppState, GatewayOptions, Readiness, keys};
+use eventline_governance::Gate;
+use eventline_log::EventLog;
+use eventline_platform::db::Database;
+use eventline_platform::executor::AgentExecutor;
+use eventline_platform::seed;
+use tokio::sync::watch;
+
+use crate::Exit;
+use crate::backend::open_log;
+use crate::cli::UpArgs;
+use crate::commands::cdc::shutdown_signal;
+use crate::config::Config;
+
+/// The SQLite database `up` runs on.
+fn database_path(args: &UpArgs, config: &Config) -> anyhow::Result<PathBuf> {
+    match args.database.as_deref().or(config.database.url.as_deref()) {
+        None => Ok(config.data_dir.join("eventline.db")),
+        Some(u) if u.starts_with("sqlite://") => Ok(PathBuf::from(&u["sqlite://".len()..])),
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => Err(Exit::new(
+            2,
+            "`eventline up --database postgres://…` is not available in this build: the agents and the \
+             gateway run on SQLite only. PostgreSQL works for the schema and for capture \
+             (`eventline cdc run --database postgres://…`). Run `eventline up` without --database \
+             (SQLite at <data-dir>/eventline.db).",
+        )
+        .into()),
+        Some(u) => Err(Exit::new(2, format!("--database `{u}`: use sqlite:///path/to/file.db")).into()),
+    }
+}
+
+pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
+    let db_path = database_path(&args, config)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let log = open_log(config).await?;
+    let gate = Arc::new(crate::gate::load(config)?);
+
+    // Capture first: its triggers are in place before anything writes, so the demo customers
+    // seeded below reach db.changes.users like every later change.
+    let capture = SqliteCapture::open(&db_path, log.clone(), Some(gate.clone()), config.producer.clone())
+        .await
+        .with_context(|| format!("cannot start change data capture on {}", db_path.display()))?;
+    let db = Database::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
+    if db.call_blocking(|c| seed::seed_demo_bank(c, chrono::Utc::now())).context("cannot seed the demo bank")? {
+        eprintln!(
+            "eventline: seeded the demo bank: {} customers ({}) with accounts, cards, loans and holdings",
+            seed::DEMO_USERS.len(),
+            seed::DEMO_USERS.iter().map(|u| u.user_id).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let admin = db.call_blocking(|c| keys::bootstrap_admin(c, &config.data_dir))?;
+    let key_store = db.call_blocking(|c| keys::load(c))?;
+
+    let listener = tokio::net::TcpListener::bind(config.gateway.listen)
+        .await
+        .map_err(|e| Exit::new(1, format!("cannot listen on {} (gateway.listen): {e}", config.gateway.listen)))?;
+    let addr = listener.local_addr()?;
+    // The key's id only; the secret stays in the file.
+    eprintln!(
+        "eventline: admin API key {} {} {} (mode 0600; send it as `Authorization: Bearer $(cat {})`)",
+        admin.key_id,
+        if admin.created { "written to" } else { "is in" },
+        admin.path.display(),
+        admin.path.display()
+    );
+    eprintln!(
+        "eventline: gateway listening on http://{addr} ({} log, SQLite {}); Ctrl-C to stop",
+        log.backend(),
+        db_path.display()
+    );
+
+    let readiness = Arc::new(Readiness::default());
+    let executor = AgentExecutor::new(db, log.clone(), gate.clone(), config.producer.clone());
+    let options = GatewayOptions {
+        max_body_bytes: config.gateway.max_body_bytes,
+        request_timeout: config.gateway.request_timeout,
+    };
+    let state = AppState::new(executor, key_store, readiness.clone(), options);
+
+    let (stop_server, mut server_stopped) = watch::channel(false);
+    let mut server = tokio::spawn(eventline_gateway::serve(listener, state, async move {
+        let _ = server_stopped.wait_for(|s| *s).await;
+    }));
+    let (stop_capture, capture_stopped) = watch::channel(false);
+    let relay = Relay { capture: Some(capture), db_path, log, gate, producer: config.producer.clone(), readiness };
+
+    let control = async {
+        let served = tokio::select! {
+            _ = shutdown_signal() => {
+                eprintln!("eventline: shutting down: finishing the requests in flight");
+                let _ = stop_server.send(true);
+                (&mut server).await
+            }
+            served = &mut server => served,
+        };
+        eprintln!("eventline: gateway stopped; relaying the last captured changes");
+        let _ = stop_capture.send(true);
+        served
+    };
+    let (relayed, served) = tokio::join!(relay.run(capture_stopped), control);
+    served.context("the gateway task failed")?.context("the gateway failed")?;
+    relayed.context("change data capture failed")?;
+    eprintln!("eventline: stopped cleanly");
+    Ok(())
+}
+
+/// Change data capture as a long-running part of `up`: restarts after an error (with back-off,
+/// readiness down meanwhile) and, when told to stop, relays everything already captured first.
+struct Relay {
+    capture: Option<SqliteCapture>,
+    db_path: PathBuf,
+    log: Arc<dyn EventLog>,
+    gate: Arc<Gate>,
+    producer: String,
+    readiness: Arc<Readiness>,
+}
+
+impl Relay {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            let mut capture = match self.capture.take() {
+                Some(c) => c,
+                None => match self.reopen(&self.db_path).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "change data capture cannot restart");
+                        if *stop.borrow() {
+                            return Err(e);
+                        }
+                        backoff = self.wait(backoff, &mut stop).await;
+                        continue;
+                    }
+                },
+            };
+            self.readiness.set_cdc_running(true);
+            let result = capture.run(stop.clone()).await;
+            self.readiness.set_cdc_running(false);
+            match result {
+                Ok(()) => {
+                    // Stopped: the gateway is done, so whatever is in the outbox now is all.
+                    let mut drained = 0;
+                    loop {
+                        let n = capture.relay_once().await?;
+                        if n == 0 {
+                            break;
+                        }
+                        drained += n;
+                    }
+                    tracing::info!(drained, "change data capture drained");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "change data capture failed; restarting");
+                    if *stop.borrow() {
+                        return Err(e.into());
+                    }
+                    backoff = self.wait(backoff, &mut stop).await;
+                }
+            }
+        }
+    }
+
+    async fn reopen(&self, path: &Path) -> anyhow::Result<SqliteCapture> {
+        Ok(SqliteCapture::open(path, self.log.clone(), Some(self.gate.clone()), self.producer.clone()).await?)
+    }
+
+    /// Sleeps `backoff` (or until stopped) and returns the next, longer one (at most 30 s).
+    async fn wait(&self, backoff: Duration, stop: &mut watch::Receiver<bool>) -> Duration {
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => {}
+        }
+        (backoff * 2).min(Duration::from_secs(30))
+    }
+}

@@ -1,0 +1,138 @@
+//! API keys at rest: digests in the `api_keys` table of the platform database, and the admin key
+//! that `eventline up` creates at first start in `<data-dir>/admin.key` (mode 0600). The secret
+//! is written only to that file and returned once by `POST /v1/keys`; logs show key ids.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+
+use crate::auth::{ApiKey, KeyStore, Role, digest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("api_keys: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The admin key of the data directory.
+#[derive(Clone, Debug)]
+pub struct AdminKey {
+    pub path: PathBuf,
+    pub key_id: String,
+    /// Made now (first start, or the file was deleted to rotate it).
+    pub created: bool,
+}
+
+const FILE: &str = "admin.key";
+
+/// Makes sure `<data_dir>/admin.key` holds an admin key the gateway accepts: reads it if it is
+/// there, else creates it (0600). A key from an earlier admin.key that is gone is revoked, so
+/// deleting the file and restarting rotates the admin key.
+pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKey, KeyError> {
+    let path = data_dir.join(FILE);
+    let file_err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
+    let (secret, created) = match std::fs::read_to_string(&path) {
+        Ok(text) => (text.trim().to_owned(), false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (secret, _) = ApiKey::generate(Role::Admin);
+            write_secret(&path, &secret).map_err(|e| file_err(e.to_string()))?;
+            (secret, true)
+        }
+        Err(e) => return Err(file_err(format!("cannot read: {e}"))),
+    };
+    if !secret.starts_with("elk_") || secret.len() < 40 {
+        return Err(file_err("is not an eventline key (elk_…); delete it and restart to make a new one".into()));
+    }
+    check_mode(&path);
+    let key = ApiKey { id: secret[..12].to_owned(), sha256: digest(&secret), role: Role::Admin };
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM api_keys WHERE bootstrap = 1 AND sha256 <> ?1", [&key.sha256])?;
+    tx.execute(
+        "INSERT INTO api_keys (key_id, sha256, role, bootstrap) VALUES (?1, ?2, 'admin', 1)
+         ON CONFLICT (sha256) DO NOTHING",
+        params![key.id, key.sha256],
+    )?;
+    tx.commit()?;
+    Ok(AdminKey { path, key_id: key.id, created })
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Warns when the key file is readable by others.
+fn check_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "admin.key is readable by other users; chmod 600 it");
+    }
+}
+
+/// Every key the gateway accepts.
+pub fn load(conn: &Connection) -> Result<KeyStore, KeyError> {
+    let keys = conn
+        .prepare("SELECT key_id, sha256, role FROM api_keys ORDER BY created_at")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(id, sha256, role)| Role::parse(&role).map(|role| ApiKey { id, sha256, role }))
+        .collect();
+    Ok(KeyStore::new(keys))
+}
+
+/// Makes and stores a new key with `role`; returns the secret (shown once) and the stored key.
+pub fn create(conn: &Connection, role: Role) -> Result<(String, ApiKey), KeyError> {
+    let (secret, key) = ApiKey::generate(role);
+    conn.execute(
+        "INSERT INTO api_keys (key_id, sha256, role, bootstrap) VALUES (?1, ?2, ?3, 0)",
+        params![key.id, key.sha256, role.as_str()],
+    )?;
+    Ok((secret, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(dir: &Path) -> Connection {
+        let mut conn = eventline_platform::store::sqlite::open(&dir.join("eventline.db")).unwrap();
+        eventline_platform::store::sqlite::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn admin_key_is_made_once_0600_and_rotates_when_deleted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = db(dir.path());
+        let first = bootstrap_admin(&mut conn, dir.path()).unwrap();
+        assert!(first.created);
+        let mode = std::fs::metadata(&first.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let secret = std::fs::read_to_string(&first.path).unwrap().trim().to_owned();
+        assert_eq!(load(&conn).unwrap().authenticate(&secret), Some(Role::Admin));
+        let again = bootstrap_admin(&mut conn, dir.path()).unwrap();
+        assert!(!again.created);
+        assert_eq!(load(&conn).unwrap().len(), 1);
+        let (read_secret, _) = create(&conn, Role::Read).unwrap();
+        std::fs::remove_file(&first.path).unwrap();
+        let rotated = bootstrap_admin(&mut conn, dir.path()).unwrap();
+        assert!(rotated.created);
+        let store = load(&conn).unwrap();
+        assert_eq!(store.authenticate(&secret), None, "the old admin key is revoked");
+        assert_eq!(store.authenticate(&read_secret), Some(Role::Read), "other keys stay");
+    }
+}

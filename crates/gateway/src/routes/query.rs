@@ -1,0 +1,58 @@
+//! `POST /v1/query` `{user_id, conversation_id?, query}`: planner → agent → governance; answers
+//! `{execution_id, agent_id, status, output, duration_ms, redactions, conversation_id}` with the
+//! output already redacted.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use eventline_platform::executor::{ExecuteError, ExecutionResult, QueryRequest};
+use serde::Deserialize;
+
+use super::check_id;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+/// The longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 4000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    user_id: String,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    query: String,
+}
+
+pub async fn post(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<QueryBody>,
+) -> Result<Json<ExecutionResult>, ApiError> {
+    check_id("user_id", &body.user_id, 64)?;
+    if let Some(c) = &body.conversation_id {
+        check_id("conversation_id", c, 128)?;
+    }
+    if body.query.trim().is_empty() {
+        return Err(ApiError::invalid_field("query", "must not be empty"));
+    }
+    if body.query.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::invalid_field("query", format!("must be at most {MAX_QUERY_CHARS} characters")));
+    }
+    let request = QueryRequest { user_id: body.user_id, conversation_id: body.conversation_id, query: body.query };
+    // On its own task: if the client goes away the execution still finishes (a blocked card
+    // always gets its event); shutdown waits for these tasks.
+    let executor = state.executor().clone();
+    let run = state.inner.tracker.spawn(async move { executor.execute(request).await });
+    let result = run.await.map_err(ApiError::internal)?;
+    result.map(Json).map_err(|e| match e {
+        ExecuteError::UnknownUser(id) => ApiError::not_found("user_not_found", format!("no user `{id}`")),
+        ExecuteError::Unroutable => ApiError::invalid_field("query", e),
+        ExecuteError::ConversationOfAnotherUser(_) => ApiError::conflict("conversation_of_another_user", e.to_string()),
+        ExecuteError::Log(err) => {
+            tracing::error!(error = %err, "query: the log refused the events");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", "the event log is unavailable; try again")
+        }
+        other => ApiError::internal(other),
+    })
+}

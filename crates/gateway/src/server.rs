@@ -1,0 +1,144 @@
+//! The router and the server: routes, auth per route, body limit, timeout, tracing with the
+//! Authorization header marked sensitive, panics turned into 500, graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Permission, bearer};
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+/// Every route this build serves (the 404 message lists them).
+pub const ROUTES: [&str; 8] = [
+    "GET /healthz",
+    "GET /readyz",
+    "POST /v1/query",
+    "GET /v1/users/{user_id}",
+    "PUT /v1/users/{user_id}",
+    "DELETE /v1/users/{user_id}",
+    "GET /v1/conversations/{conversation_id}",
+    "POST /v1/keys",
+];
+
+/// The API's router.
+pub fn router(state: AppState) -> Router {
+    let guarded = |perm: Permission, r: Router<AppState>| {
+        r.route_layer(middleware::from_fn_with_state((state.clone(), perm), authorize))
+    };
+    let api = Router::new()
+        .merge(guarded(Permission::Query, Router::new().route("/v1/query", post(routes::query::post))))
+        .merge(guarded(
+            Permission::ManageUsers,
+            Router::new().route(
+                "/v1/users/{user_id}",
+                get(routes::users::get).put(routes::users::put).delete(routes::users::delete),
+            ),
+        ))
+        .merge(guarded(
+            Permission::ReadConversations,
+            Router::new().route("/v1/conversations/{conversation_id}", get(routes::conversations::get)),
+        ))
+        .merge(guarded(Permission::Admin, Router::new().route("/v1/keys", post(routes::keys::post))));
+    let timeout = state.inner.options.request_timeout;
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.inner.options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, HeaderName::from_static("x-api-key")]))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, lets the
+/// requests in flight finish, and waits for executions that outlived their request.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let readiness = state.readiness().clone();
+    let app = router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            readiness.set_draining();
+        })
+        .await?;
+    state.wait_for_executions().await;
+    Ok(())
+}
+
+/// Checks the bearer key and its role for `perm`: 401 without a valid key, 403 when the role
+/// does not allow it.
+async fn authorize(
+    State((state, perm)): State<(AppState, Permission)>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <key>` header"))?;
+    let text = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
+    let secret = bearer(text).map_err(ApiError::unauthorized)?;
+    let key = {
+        let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.authenticate_key(secret).cloned()
+    };
+    let key = key.ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
+    if !key.role.allows(perm) {
+        let roles: Vec<&str> = perm.roles().iter().map(|r| r.as_str()).collect();
+        tracing::info!(key_id = %key.id, role = key.role.as_str(), "forbidden: role cannot {}", perm.describe());
+        return Err(ApiError::forbidden(format!(
+            "a key with role `{}` cannot {}; it needs role {}",
+            key.role.as_str(),
+            perm.describe(),
+            roles.join(" or ")
+        )));
+    }
+    Ok(next.run(req).await)
+}
+
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", limit.as_secs_f64()),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        "no_route",
+        format!("no endpoint {method} {}; this build serves {}", uri.path(), ROUTES.join(", ")),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}

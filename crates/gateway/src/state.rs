@@ -1,0 +1,98 @@
+//! What every handler shares: the executor (database, log, governance), the keys, readiness and
+//! the tracker of executions still running.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use eventline_platform::executor::AgentExecutor;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::KeyStore;
+
+/// Readiness inputs set by whoever runs the gateway: change data capture up, shutting down.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    cdc_running: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    pub fn set_cdc_running(&self, running: bool) {
+        self.cdc_running.store(running, Ordering::SeqCst);
+    }
+
+    pub fn cdc_running(&self) -> bool {
+        self.cdc_running.load(Ordering::SeqCst)
+    }
+
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// Limits of the HTTP server.
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayOptions {
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// A request still running after this gets 503 (an execution already started still finishes).
+    pub request_timeout: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self { max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The gateway's shared state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub executor: AgentExecutor,
+    pub keys: RwLock<KeyStore>,
+    pub readiness: Arc<Readiness>,
+    pub tracker: TaskTracker,
+    pub options: GatewayOptions,
+}
+
+impl AppState {
+    pub fn new(executor: AgentExecutor, keys: KeyStore, readiness: Arc<Readiness>, options: GatewayOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                executor,
+                keys: RwLock::new(keys),
+                readiness,
+                tracker: TaskTracker::new(),
+                options,
+            }),
+        }
+    }
+
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.inner.readiness
+    }
+
+    pub(crate) fn executor(&self) -> &AgentExecutor {
+        &self.inner.executor
+    }
+
+    pub(crate) fn db(&self) -> &eventline_platform::db::Database {
+        self.inner.executor.database()
+    }
+
+    /// Waits for executions that outlived their request (client gone, timeout).
+    pub async fn wait_for_executions(&self) {
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+}
