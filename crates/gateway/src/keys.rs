@@ -48,7 +48,7 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
     }
     check_mode(&path);
     let key = ApiKey { id: secret[..12].to_owned(), sha256: digest(&secret), role: Role::Admin };
-    let tx = conn.transaction()?;
+    let tx = eventline_platform::store::sqlite::write_transaction(conn)?;
     tx.execute("DELETE FROM api_keys WHERE bootstrap = 1 AND sha256 <> ?1", [&key.sha256])?;
     tx.execute(
         "INSERT INTO api_keys (key_id, sha256, role, bootstrap) VALUES (?1, ?2, 'admin', 1)

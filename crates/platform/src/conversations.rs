@@ -54,7 +54,7 @@ pub fn append_turn(
     turn: Value,
 ) -> Result<bool, ConversationError> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     let existing: Option<(String, String)> = tx
         .query_row("SELECT user_id, doc FROM conversations WHERE conversation_id = ?1", [conversation_id], |r| {
             Ok((r.get(0)?, r.get(1)?))

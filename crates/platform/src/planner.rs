@@ -25,6 +25,7 @@ impl Default for Planner {
                 CardAgent,
                 &[
                     "card",
+                    "cards",
                     "credit card",
                     "debit card",
                     "pin",
@@ -34,6 +35,8 @@ impl Default for Planner {
                     "dispute",
                     "limit",
                     "transaction",
+                    "transactions",
+                    "spending",
                     "balance",
                     "contactless",
                     "statement",
@@ -43,7 +46,9 @@ impl Default for Planner {
                 LoanAgent,
                 &[
                     "loan",
+                    "loans",
                     "mortgage",
+                    "owe",
                     "borrow",
                     "repayment",
                     "repay",
@@ -62,6 +67,9 @@ impl Default for Planner {
                 &[
                     "invest",
                     "investment",
+                    "investments",
+                    "holdings",
+                    "allocation",
                     "portfolio",
                     "stock",
                     "stocks",
@@ -136,6 +144,9 @@ mod tests {
         assert_eq!(agent("What's the interest rate on a 30-year mortgage?"), Some(AgentId::LoanAgent));
         assert_eq!(agent("How is my portfolio doing? Should I buy an ETF?"), Some(AgentId::WealthAgent));
         assert_eq!(agent("I want to dispute a transaction"), Some(AgentId::CardAgent));
+        assert_eq!(agent("show my last 5 transactions"), Some(AgentId::CardAgent));
+        assert_eq!(agent("how much do I still owe?"), Some(AgentId::LoanAgent));
+        assert_eq!(agent("what are my holdings worth"), Some(AgentId::WealthAgent));
     }
 
     #[test]

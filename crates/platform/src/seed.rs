@@ -60,8 +60,11 @@ const PROFILES: [(i64, i64, i64); 5] = [
     (18_500_000, 120_000, 744),
 ];
 
-/// Per customer: loans as (kind, principal cents, rate bps, term months, payments made).
-const LOANS: [&[(&str, i64, i64, i64, i64)]; 5] = [
+/// A seeded loan: (kind, principal cents, rate bps, term months, payments made).
+type LoanSeed = (&'static str, i64, i64, i64, i64);
+
+/// Per customer: loans.
+const LOANS: [&[LoanSeed]; 5] = [
     &[("mortgage", 32_000_000, 625, 360, 38)],
     &[("auto", 2_850_000, 699, 60, 14)],
     &[("personal", 1_200_000, 1049, 48, 20)],
@@ -151,7 +154,7 @@ fn month_start_before(today: NaiveDate, months: u32) -> NaiveDate {
 /// Seeds the demo bank unless it was seeded before; returns whether it wrote anything.
 /// Customers who already exist in `Users` (created through the API) keep their profile.
 pub fn seed_demo_bank(conn: &mut Connection, now: DateTime<Utc>) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     let done: bool =
         tx.query_row("SELECT EXISTS (SELECT 1 FROM _eventline_seed WHERE name = ?1)", [SEED_NAME], |r| r.get(0))?;
     if done {

@@ -59,7 +59,7 @@ pub fn exists(conn: &Connection, user_id: &str) -> rusqlite::Result<bool> {
 /// Creates or replaces the profile; returns it and whether it was created.
 pub fn put(conn: &mut Connection, user_id: &str, update: &ProfileUpdate) -> rusqlite::Result<(UserProfile, bool)> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     let existed = exists(&tx, user_id)?;
     tx.execute(
         "INSERT INTO Users (UserId, Email, Name, Phone, CreatedAt, UpdatedAt) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -83,7 +83,7 @@ pub enum Deleted {
 
 /// Deletes the profile unless the customer still holds products with the bank.
 pub fn delete(conn: &mut Connection, user_id: &str) -> rusqlite::Result<Deleted> {
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     if !exists(&tx, user_id)? {
         return Ok(Deleted::NotFound);
     }

@@ -284,7 +284,7 @@ fn change_status(
         "customer request"
     };
     let now = req.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     let changed = tx.execute(
         "UPDATE cards SET status = ?1, status_reason = ?2, status_changed_at = ?3 WHERE card_id = ?4 AND status = ?5",
         params![to, reason, now, card.card_id, card.status],
@@ -396,7 +396,7 @@ fn dispute(conn: &mut Connection, req: &AgentRequest<'_>, all: &[Card]) -> rusql
     };
     let dispute_id = format!("dsp_{}", uuid::Uuid::now_v7().simple());
     let now = req.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    let tx = conn.transaction()?;
+    let tx = crate::store::sqlite::write_transaction(conn)?;
     tx.execute(
         "INSERT INTO card_disputes (dispute_id, txn_id, user_id, reason, status, created_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
         params![dispute_id, txn.txn_id, req.user_id, reason, now],

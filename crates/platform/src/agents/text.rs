@@ -25,7 +25,7 @@ pub fn digit_runs(query: &str) -> Vec<String> {
         } else if (c == ' ' || c == '-')
             && !cur.is_empty()
             && chars.get(i + 1).is_some_and(char::is_ascii_digit)
-            && cur.len() % 4 == 0
+            && cur.len().is_multiple_of(4)
         {
             // a separator between digit groups of a card number
         } else if !cur.is_empty() {

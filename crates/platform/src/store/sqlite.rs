@@ -51,6 +51,14 @@ fn wait_when_busy(attempt: i32) -> bool {
     true
 }
 
+/// Begins a transaction that writes: `BEGIN IMMEDIATE`, so it takes the write lock up front
+/// (waiting through the busy handler). A deferred transaction that reads first and writes later
+/// fails at once with "database is locked" when another connection (the capture relay, a
+/// concurrent request) committed in between, since WAL cannot upgrade its stale read snapshot.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Applies the migrations not applied yet; returns how many ran.
 pub fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
     conn.execute_batch(
@@ -65,7 +73,7 @@ pub fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
         if done {
             continue;
         }
-        let tx = conn.transaction()?;
+        let tx = write_transaction(conn)?;
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { version: *version, source })?;
         tx.execute(
             "INSERT INTO _eventline_migrations (version, applied_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
