@@ -22,6 +22,7 @@ struct Server {
     admin: String,
     log: Arc<EmbeddedLog>,
     db: Database,
+    readiness: Arc<Readiness>,
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -45,14 +46,24 @@ impl Server {
         let readiness = Arc::new(Readiness::default());
         readiness.set_cdc_running(true); // no capture in this harness; the binary's tests run it
         let options = GatewayOptions { max_body_bytes: MAX_BODY, request_timeout: Duration::from_secs(20) };
-        let state = AppState::new(executor, store, readiness, options);
+        let state = AppState::new(executor, store, readiness.clone(), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(serve(listener, state, async move {
             let _ = stopped.await;
         }));
-        Server { url, admin, log, db, http: reqwest::Client::new(), stop: Some(stop), task: Some(task), _dir: dir }
+        Server {
+            url,
+            admin,
+            log,
+            db,
+            readiness,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
@@ -124,6 +135,13 @@ async fn keys_and_roles_401_and_403() {
     assert_eq!(health.status(), StatusCode::OK, "no key needed");
     let ready: Value = s.req(reqwest::Method::GET, "/readyz", None).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
+    s.readiness.set_cdc_running(false);
+    let r = s.req(reqwest::Method::GET, "/readyz", None).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let not_ready: Value = r.json().await.unwrap();
+    assert!(not_ready["checks"]["cdc"].as_str().unwrap().starts_with("down"), "{not_ready}");
+    assert_eq!(not_ready["checks"]["log"], "ok");
+    s.readiness.set_cdc_running(true);
 
     let body = json!({"user_id": "u-1001", "query": "card balance"});
     let r = s.req(reqwest::Method::POST, "/v1/query", None).json(&body).send().await.unwrap();
