@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -37,8 +37,8 @@ pub struct Partition {
     pub dir: PathBuf,
     state: RwLock<State>,
     durable: watch::Sender<Durability>,
-    /// Queued for the flusher and not yet flushed.
-    pub(super) flush_queued: AtomicBool,
+    /// Where the partition is in the flusher's cycle (see `flusher::FlushState`).
+    pub(super) flush_state: AtomicU8,
 }
 
 fn parse_base(path: &Path) -> Option<u64> {
@@ -97,7 +97,7 @@ impl Partition {
             dir,
             state: RwLock::new(State { segments, unsynced_sealed: Vec::new(), dir_dirty: true }),
             durable,
-            flush_queued: AtomicBool::new(false),
+            flush_state: AtomicU8::new(0),
         })
     }
 
