@@ -41,6 +41,17 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The first 60 bytes of a batch at `base_offset` that announces 500: what a crash in the middle
+/// of writing it leaves.
+fn torn_batch(base_offset: u64) -> Vec<u8> {
+    let mut torn = vec![0u8; 60];
+    torn[0..8].copy_from_slice(&base_offset.to_le_bytes());
+    torn[8..12].copy_from_slice(&500u32.to_le_bytes());
+    torn[16] = 1;
+    torn[20] = 3;
+    torn
+}
+
 async fn values(log: &EmbeddedLog) -> Vec<String> {
     let (_, end) = log.watermarks("t", 0).await.unwrap();
     let mut out = Vec::new();
@@ -68,12 +79,7 @@ async fn an_incomplete_tail_is_truncated_and_appends_continue() {
     // A crash in the middle of writing the next batch: half a batch at the end.
     let f = OpenOptions::new().append(true).open(&active).unwrap();
     let len = f.metadata().unwrap().len();
-    let mut junk = vec![0u8; 60];
-    junk[0..8].copy_from_slice(&(written.len() as u64).to_le_bytes());
-    junk[8..12].copy_from_slice(&500u32.to_le_bytes());
-    junk[16] = 1;
-    junk[20] = 3;
-    f.write_all_at(&junk, len).unwrap();
+    f.write_all_at(&torn_batch(written.len() as u64), len).unwrap();
     let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
     assert_eq!(std::fs::metadata(&active).unwrap().len(), len, "only the torn batch was cut");
     assert_eq!(values(&log).await, written);
@@ -118,12 +124,7 @@ async fn a_crash_inside_the_allocation_recovers_every_batch() {
     let f = OpenOptions::new().write(true).open(&active).unwrap();
     f.set_len(len + (9 << 20)).unwrap();
     // ...and the batch being written may be torn, with zeros after it.
-    let mut torn = vec![0u8; 60];
-    torn[0..8].copy_from_slice(&(written.len() as u64).to_le_bytes());
-    torn[8..12].copy_from_slice(&500u32.to_le_bytes());
-    torn[16] = 1;
-    torn[20] = 3;
-    f.write_all_at(&torn, len).unwrap();
+    f.write_all_at(&torn_batch(written.len() as u64), len).unwrap();
     let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
     assert_eq!(std::fs::metadata(&active).unwrap().len(), len, "cut at the last whole batch");
     assert_eq!(values(&log).await, written);
