@@ -312,7 +312,7 @@ fn change_status(
     });
     if let Some(who) = who {
         message.push_str(&format!(". We sent a confirmation to {}", who.email));
-        out["notification"] = json!({"email": who.email, "sms": who.phone, "name": who.name});
+        out["notification"] = json!({"email": who.email, "sms": who.phone});
     }
     message.push('.');
     out["message"] = Value::String(message);

@@ -94,18 +94,18 @@ pub fn run(agent: AgentId, conn: &mut Connection, request: &AgentRequest<'_>) ->
     result.map_err(|source| AgentError { agent: agent.as_str(), source })
 }
 
-/// The customer's contact details, for confirmations an agent sends.
+/// The customer's contact details, for confirmations an agent sends. (Not the name: the
+/// detector does not recognise names, so an answer carries none.)
 #[derive(Clone, Debug)]
 struct Contact {
-    name: String,
     email: String,
     phone: Option<String>,
 }
 
 fn contact(conn: &Connection, user_id: &str) -> rusqlite::Result<Option<Contact>> {
     use rusqlite::OptionalExtension;
-    conn.query_row("SELECT Name, Email, Phone FROM Users WHERE UserId = ?1", [user_id], |r| {
-        Ok(Contact { name: r.get(0)?, email: r.get(1)?, phone: r.get(2)? })
+    conn.query_row("SELECT Email, Phone FROM Users WHERE UserId = ?1", [user_id], |r| {
+        Ok(Contact { email: r.get(0)?, phone: r.get(1)? })
     })
     .optional()
 }
