@@ -117,11 +117,7 @@ async fn streaming(db: &TestDb) {
     let slot = db.options().slot;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let active = admin
-            .query_opt("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await
-            .unwrap()
-            .is_some_and(|r| r.get::<_, bool>(0));
+        let active = eventline_cdc::postgres::setup::slot_is_streaming(&admin, &slot).await.unwrap();
         if active {
             return;
         }

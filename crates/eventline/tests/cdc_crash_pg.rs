@@ -59,7 +59,13 @@ async fn sigkill_of_postgres_capture_loses_and_duplicates_nothing() {
     // The first capture creates the tables, the publication and the slot.
     let mut child = capture(&data, &url, &slot);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while psql(&base, &format!("SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'")) != "t" {
+    // Streaming, not just `active` (also true while the slot is being created): see
+    // eventline_cdc::postgres::setup::slot_is_streaming.
+    let streaming = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid \
+         WHERE s.slot_name = '{slot}' AND a.query LIKE 'START_REPLICATION%')"
+    );
+    while psql(&base, &streaming) != "t" {
         assert!(Instant::now() < deadline, "capture never started streaming");
         assert!(child.try_wait().unwrap().is_none(), "capture exited during start-up");
         std::thread::sleep(Duration::from_millis(50));

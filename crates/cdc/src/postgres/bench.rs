@@ -119,10 +119,7 @@ impl Running {
 async fn wait_streaming(sql: &tokio_postgres::Client, slot: &str, run: &Running) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let active = sql
-            .query_opt("SELECT active FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await?
-            .is_some_and(|r| r.get::<_, bool>(0));
+        let active = super::setup::slot_is_streaming(sql, slot).await?;
         if active {
             return Ok(());
         }

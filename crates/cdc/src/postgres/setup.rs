@@ -366,6 +366,25 @@ pub fn ser_opt_lsn<S: serde::Serializer>(lsn: &Option<Lsn>, s: S) -> std::result
     }
 }
 
+/// Whether a walsender streams from `slot` (its session has run START_REPLICATION), so that every
+/// commit from now on reaches capture through the stream. `pg_replication_slots.active` alone is
+/// also true while the slot is being created, before its consistent point, when a commit still
+/// lands in the initial snapshot; and `pg_stat_replication.state` is hidden from roles without
+/// `pg_read_all_stats`. The walsender's last command in `pg_stat_activity` is visible to its role.
+pub async fn slot_is_streaming(
+    sql: &tokio_postgres::Client,
+    slot: &str,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let row = sql
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
+              WHERE s.slot_name = $1 AND a.query LIKE 'START_REPLICATION%')",
+            &[&slot],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
