@@ -5,6 +5,7 @@
 //! when it was actually sent, so a stall shows up in every record it delayed (no coordinated
 //! omission).
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -100,6 +101,9 @@ async fn paced_acks_all(
     let handle = tokio::runtime::Handle::current();
     let topic: Arc<str> = topic.into();
     let pacer = std::thread::spawn(move || {
+        let _runtime = handle.enter();
+        // Wake at the scheduled time, not up to the default 50 µs after it (best effort).
+        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
         let mut rng = rand::rng();
         for i in 0..total {
             let intended = origin + Duration::from_secs_f64(i as f64 / rate as f64);
@@ -108,12 +112,21 @@ async fn paced_acks_all(
             }
             let record = make(&mut rng, intended);
             let (log, tx, topic) = (log.clone(), tx.clone(), topic.clone());
-            handle.spawn(async move {
-                let sent = Instant::now();
-                let r = log.produce(&topic, vec![record], Acks::All).await;
+            let sent = Instant::now();
+            let report = move |r: Result<_, eventline_log::LogError>| {
                 let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
                 let _ = tx.send(r.map(|_| (ms(intended), ms(sent))).map_err(|e| e.to_string()));
-            });
+            };
+            // The produce call runs here, on schedule, up to where it waits for the
+            // acknowledgement; a runtime task waits for the rest. Spawning it whole would add the
+            // task's start-up lag — the load generator's, not the log's — to every record.
+            let mut produce = Box::pin(async move { log.produce(&topic, vec![record], Acks::All).await });
+            match produce.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+                std::task::Poll::Ready(r) => report(r),
+                std::task::Poll::Pending => {
+                    handle.spawn(async move { report(produce.await) });
+                }
+            }
         }
     });
     let mut lat = Vec::with_capacity(total as usize);
