@@ -133,6 +133,16 @@ impl AgentExecutor {
         &self.inner.log
     }
 
+    /// The governance gate every event of this process passes.
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.inner.gate
+    }
+
+    /// The `_metadata.producer` of the events it writes.
+    pub fn producer(&self) -> &str {
+        &self.inner.producer
+    }
+
     /// Runs `request` to the end. Not cancel-safe: callers that may be dropped (an HTTP handler
     /// whose client went away) run it on a task of its own, so a card blocked in the database
     /// always gets its `agent.executions` event.

@@ -8,6 +8,8 @@
 //! - [`executor::AgentExecutor`]: query → planner → agent → governance → `agent.executions`,
 //!   `compliance.alerts` and the conversation.
 //! - [`users`]: the `Users` profiles. [`conversations`]: the memory manager.
+//! - [`integrations`]: inbound CRM events and market-data ticks (validated, governed, appended
+//!   all-or-nothing) and the price feed that applies ticks to `prices`.
 //!
 //! ```
 //! use eventline_platform::planner::{Planner, Route};
@@ -20,6 +22,7 @@ pub mod agents;
 pub mod conversations;
 pub mod db;
 pub mod executor;
+pub mod integrations;
 pub mod planner;
 pub mod seed;
 pub mod store;
