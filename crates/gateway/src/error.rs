@@ -1,4 +1,4 @@
-//! [`ApiError`]: every error the API returns, as `{"error": {"code", "message"[, "field"]}}`
+//! [`ApiError`]: every error the API returns, as `{"error": {"code", "message"[, "field", "details"]}}`
 //! with the matching status. Internal details go to the log, never to the client.
 
 use axum::Json;
@@ -13,11 +13,13 @@ pub struct ApiError {
     pub message: String,
     /// The request field the error is about, for 400/422.
     pub field: Option<String>,
+    /// More about the error, as `error.details` (e.g. every violation of a refused event).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, details: None }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -44,7 +46,14 @@ impl ApiError {
             code: "invalid_field",
             message: format!("`{field}`: {reason}"),
             field: Some(field),
+            details: None,
         }
+    }
+
+    /// The same error with `error.details`.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// 500: `detail` is logged, the client gets a generic message.
@@ -59,6 +68,9 @@ impl IntoResponse for ApiError {
         let mut body = json!({"error": {"code": self.code, "message": self.message}});
         if let Some(f) = &self.field {
             body["error"]["field"] = json!(f);
+        }
+        if let Some(d) = self.details {
+            body["error"]["details"] = d;
         }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {

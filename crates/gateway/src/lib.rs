@@ -3,7 +3,8 @@
 //!
 //! - [`server::router`] / [`server::serve`]: the routes of this build (`/healthz`, `/readyz`,
 //!   `POST /v1/query`, `GET/PUT/DELETE /v1/users/{id}`, `GET /v1/conversations/{id}`,
-//!   `POST /v1/keys`), auth per route, body limit, timeout, graceful shutdown.
+//!   `POST /v1/integrations/crm/events`, `POST /v1/integrations/market-data`, `POST /v1/keys`),
+//!   auth per route, body limit, timeout, graceful shutdown.
 //! - [`auth`]: keys and roles; [`keys`]: keys at rest and the `admin.key` bootstrap.
 //! - [`error::ApiError`]: every error as `{"error": {"code", "message"}}`.
 //!

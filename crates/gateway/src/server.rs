@@ -21,7 +21,7 @@ use crate::routes;
 use crate::state::AppState;
 
 /// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 10] = [
     "GET /healthz",
     "GET /readyz",
     "POST /v1/query",
@@ -29,6 +29,8 @@ pub const ROUTES: [&str; 8] = [
     "PUT /v1/users/{user_id}",
     "DELETE /v1/users/{user_id}",
     "GET /v1/conversations/{conversation_id}",
+    "POST /v1/integrations/crm/events",
+    "POST /v1/integrations/market-data",
     "POST /v1/keys",
 ];
 
@@ -49,6 +51,12 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(
             Permission::ReadConversations,
             Router::new().route("/v1/conversations/{conversation_id}", get(routes::conversations::get)),
+        ))
+        .merge(guarded(
+            Permission::Ingest,
+            Router::new()
+                .route("/v1/integrations/crm/events", post(routes::integrations::crm_events))
+                .route("/v1/integrations/market-data", post(routes::integrations::market_data)),
         ))
         .merge(guarded(Permission::Admin, Router::new().route("/v1/keys", post(routes::keys::post))));
     let timeout = state.inner.options.request_timeout;

@@ -1,11 +1,12 @@
-//! What every handler shares: the executor (database, log, governance), the keys, readiness and
-//! the tracker of executions still running.
+//! What every handler shares: the executor (database, log, governance), the integrations, the
+//! keys, readiness and the tracker of executions still running.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use eventline_platform::executor::AgentExecutor;
+use eventline_platform::integrations::{IntegrationIngest, MAX_BATCH_EVENTS};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::KeyStore;
@@ -42,11 +43,13 @@ pub struct GatewayOptions {
     pub max_body_bytes: usize,
     /// A request still running after this gets 503 (an execution already started still finishes).
     pub request_timeout: Duration,
+    /// Integration batches with more events get 413 (at most [`MAX_BATCH_EVENTS`]).
+    pub max_batch_events: usize,
 }
 
 impl Default for GatewayOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(30) }
+        Self { max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(30), max_batch_events: MAX_BATCH_EVENTS }
     }
 }
 
@@ -59,6 +62,7 @@ pub struct AppState {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub executor: AgentExecutor,
+    pub integrations: IntegrationIngest,
     pub keys: RwLock<KeyStore>,
     pub readiness: Arc<Readiness>,
     pub tracker: TaskTracker,
@@ -67,9 +71,12 @@ pub(crate) struct Inner {
 
 impl AppState {
     pub fn new(executor: AgentExecutor, keys: KeyStore, readiness: Arc<Readiness>, options: GatewayOptions) -> Self {
+        let integrations =
+            IntegrationIngest::new(executor.log().clone(), executor.gate().clone(), executor.producer().to_owned());
         Self {
             inner: Arc::new(Inner {
                 executor,
+                integrations,
                 keys: RwLock::new(keys),
                 readiness,
                 tracker: TaskTracker::new(),
@@ -84,6 +91,10 @@ impl AppState {
 
     pub(crate) fn executor(&self) -> &AgentExecutor {
         &self.inner.executor
+    }
+
+    pub(crate) fn integrations(&self) -> &IntegrationIngest {
+        &self.inner.integrations
     }
 
     pub(crate) fn db(&self) -> &eventline_platform::db::Database {

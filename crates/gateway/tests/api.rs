@@ -12,6 +12,7 @@ use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
 use eventline_model::topics::{AGENT_EXECUTIONS, COMPLIANCE_ALERTS, TopicSpec, builtin_specs};
 use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
+use eventline_platform::integrations::prices::{FeedStats, PRICE_FEED_GROUP, PriceFeed};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -31,6 +32,15 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(GatewayOptions {
+            max_body_bytes: MAX_BODY,
+            request_timeout: Duration::from_secs(20),
+            ..GatewayOptions::default()
+        })
+        .await
+    }
+
+    async fn start_with(options: GatewayOptions) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(EmbeddedLog::open(dir.path().join("log"), EmbeddedOptions::default()).unwrap());
         for spec in builtin_specs(&TopicSpec::new("defaults")) {
@@ -45,7 +55,6 @@ impl Server {
         let executor = AgentExecutor::new(db.clone(), log.clone(), Arc::new(gate), "enterprise-agent-platform");
         let readiness = Arc::new(Readiness::default());
         readiness.set_cdc_running(true); // no capture in this harness; the binary's tests run it
-        let options = GatewayOptions { max_body_bytes: MAX_BODY, request_timeout: Duration::from_secs(20) };
         let state = AppState::new(executor, store, readiness.clone(), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -417,5 +426,335 @@ async fn user_profiles_put_get_delete() {
     assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("user_holds_products")));
     let r = s.req(reqwest::Method::PATCH, url, Some(&s.admin)).send().await.unwrap();
     assert_eq!(error_of(r).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    s.shutdown().await;
+}
+
+// ---- integrations: POST /v1/integrations/crm/events, POST /v1/integrations/market-data ----
+
+const CRM: &str = "/v1/integrations/crm/events";
+const MARKET: &str = "/v1/integrations/market-data";
+
+impl Server {
+    async fn post_json(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self.req(reqwest::Method::POST, path, Some(key)).json(body).send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    /// End offsets of every partition of `topic`.
+    async fn ends(&self, topic: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        for p in 0..3 {
+            out.push(self.log.watermarks(topic, p).await.unwrap().1);
+        }
+        out
+    }
+
+    /// The event at a position the API reported.
+    async fn event_at(&self, record: &Value) -> Value {
+        let topic = record["topic"].as_str().unwrap();
+        let (p, o) = (record["partition"].as_u64().unwrap() as u32, record["offset"].as_u64().unwrap());
+        let r = self.log.fetch(topic, p, o, 1).await.unwrap();
+        assert_eq!(r[0].offset, o);
+        serde_json::from_slice(r[0].value.as_ref().unwrap()).unwrap()
+    }
+
+    fn price(&self, symbol: &'static str) -> f64 {
+        self.db.call_blocking(|c| {
+            c.query_row("SELECT price FROM prices WHERE symbol = ?1", [symbol], |r| r.get(0)).unwrap()
+        })
+    }
+
+    /// Waits until `symbol` is priced at `want` (the price feed is asynchronous).
+    async fn wait_for_price(&self, symbol: &'static str, want: f64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while (self.price(symbol) - want).abs() > 1e-9 {
+            assert!(tokio::time::Instant::now() < deadline, "{symbol} never reached {want}: {}", self.price(symbol));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn start_price_feed(&self) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<FeedStats>) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let feed = PriceFeed::new(self.log.clone(), self.db.clone());
+        (stop, tokio::spawn(async move { feed.run(stopped).await.unwrap() }))
+    }
+}
+
+fn crm(entity_id: &str, note: &str) -> Value {
+    json!({"event_id": format!("evt-{entity_id}"), "source": "salesforce", "entity_type": "contact",
+           "entity_id": entity_id, "action": "updated", "attributes": {"note": note, "tier": "gold"}})
+}
+
+#[tokio::test]
+async fn integrations_need_the_ingest_or_admin_role() {
+    let s = Server::start().await;
+    let tick = json!({"symbol": "AAPL", "price": 230.0, "currency": "USD"});
+    let (read, agent, ingest) = (s.new_key("read").await, s.new_key("agent").await, s.new_key("ingest").await);
+    for (path, body) in [(CRM, crm("c-1", "plain note")), (MARKET, tick.clone())] {
+        let r = s.req(reqwest::Method::POST, path, None).json(&body).send().await.unwrap();
+        assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        let r = s.req(reqwest::Method::POST, path, Some("elk_nope")).json(&body).send().await.unwrap();
+        assert_eq!(error_of(r).await.0, StatusCode::UNAUTHORIZED, "{path}");
+        for key in [&read, &agent] {
+            let (status, e) =
+                error_of(s.req(reqwest::Method::POST, path, Some(key)).json(&body).send().await.unwrap()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+            assert!(e["message"].as_str().unwrap().contains("ingest"), "names the role needed: {e}");
+        }
+        for key in [&ingest, &s.admin] {
+            let (status, v) = s.post_json(path, key, &body).await;
+            assert_eq!((status, v["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{path}: {v}");
+        }
+    }
+    assert_eq!(s.events("external.crm.events").await.len(), 2, "only the two allowed requests appended");
+    assert_eq!(s.events("external.market.data").await.len(), 2);
+    let r = s
+        .req(reqwest::Method::POST, "/v1/query", Some(&ingest))
+        .json(&json!({"user_id": "u-1001", "query": "card balance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, StatusCode::FORBIDDEN, "ingest keys cannot query agents");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn crm_events_single_and_batch_are_appended_masked_and_alerted() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+
+    // One event, no _metadata: stamped, masked, alerted.
+    let raw_email = "jane.roe@example.com";
+    let raw_phone = "+1 212 555 0147";
+    let (status, v) =
+        s.post_json(CRM, &ingest, &crm("c-100", &format!("Call back on {raw_phone} or mail {raw_email}"))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 1);
+    let rec = &v["records"][0];
+    assert_eq!((rec["index"].as_u64(), rec["topic"].as_str()), (Some(0), Some("external.crm.events")));
+    let id = rec["message_id"].as_str().unwrap();
+    assert_eq!(uuid_version(id), 7, "stamped with a UUID v7: {id}");
+    let ev = s.event_at(rec).await;
+    assert_eq!(ev["_metadata"]["message_id"], id);
+    assert_eq!(ev["_metadata"]["producer"], "enterprise-agent-platform");
+    assert!(ev["timestamp"].is_string());
+    assert_eq!(ev["attributes"]["note"], "Call back on [PHONE] or mail [EMAIL]", "{ev}");
+    assert_eq!(ev["attributes"]["tier"], "gold");
+    let text = ev.to_string();
+    assert!(!text.contains(raw_email) && !text.contains("555 0147"), "no raw PII in the log: {text}");
+    let kinds: BTreeSet<&str> =
+        v["redactions"].as_array().unwrap().iter().map(|r| r["pii_type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, BTreeSet::from(["EMAIL", "PHONE"]), "{v}");
+    assert!(v["redactions"].as_array().unwrap().iter().all(|r| r["field"] == "/attributes/note" && r["index"] == 0));
+    let alerts = s.events(COMPLIANCE_ALERTS).await;
+    assert_eq!(alerts.len(), 2, "one alert per PII type and field: {alerts:?}");
+    assert_eq!(v["alerts"], 2);
+    for a in &alerts {
+        assert_eq!(a["alert_type"], "PII_EXPOSURE");
+        assert_eq!(a["details"]["component"], "crm_integration");
+        assert_eq!(a["details"]["field"], "/attributes/note");
+        let t = a.to_string();
+        assert!(!t.contains(raw_email) && !t.contains("555 0147"), "an alert never carries the raw value: {t}");
+    }
+
+    // A batch: the caller's own _metadata is kept; each event lands keyed by entity_id.
+    let mut own = crm("c-200", "no personal data here");
+    own["_metadata"] = json!({"message_id": "crm-msg-200", "producer": "salesforce-connector", "timestamp": "2026-01-05T09:00:00+01:00"});
+    own["timestamp"] = json!("2026-01-05T09:00:00+01:00");
+    let batch = json!([own, crm("c-201", "SSN 123-45-6789 on file"), crm("c-200", "second change")]);
+    let (status, v) = s.post_json(CRM, &ingest, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 3);
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.iter().map(|r| r["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(recs[0]["message_id"], "crm-msg-200");
+    assert_eq!(recs[0]["partition"], recs[2]["partition"], "same entity_id, same partition");
+    assert!(recs[2]["offset"].as_u64() > recs[0]["offset"].as_u64(), "in order");
+    let first = s.event_at(&recs[0]).await;
+    assert_eq!(first["_metadata"]["producer"], "salesforce-connector");
+    assert_eq!(first["timestamp"], "2026-01-05T09:00:00+01:00");
+    let second = s.event_at(&recs[1]).await;
+    assert_eq!(second["attributes"]["note"], "SSN [SSN] on file");
+    assert_eq!(
+        v["redactions"],
+        json!([{"index": 1, "field": "/attributes/note", "pii_type": "SSN", "action": "REDACTED", "count": 1}])
+    );
+    let alerts = s.events(COMPLIANCE_ALERTS).await;
+    assert_eq!(alerts.len(), 3);
+    assert!(alerts.iter().any(|a| a["details"]["pii_type"] == "SSN" && !a.to_string().contains("6789")));
+    assert_eq!(s.events("external.crm.events").await.len(), 4);
+    s.shutdown().await;
+}
+
+fn uuid_version(id: &str) -> u32 {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    assert_eq!(hex.len(), 32, "{id}");
+    hex[12..13].parse::<u32>().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_batch_with_one_bad_event_is_refused_whole() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+    let (crm_before, alerts_before) = (s.ends("external.crm.events").await, s.ends(COMPLIANCE_ALERTS).await);
+
+    // Event 0 carries PII (it would raise alerts), event 2 lacks entity_id.
+    let mut bad = crm("c-3", "fine");
+    bad.as_object_mut().unwrap().remove("entity_id");
+    let batch = json!([crm("c-1", "mail jane.roe@example.com"), crm("c-2", "fine"), bad]);
+    let (status, e) =
+        error_of(s.req(reqwest::Method::POST, CRM, Some(&ingest)).json(&batch).send().await.unwrap()).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_event")), "{e}");
+    assert_eq!(e["field"], "/2/entity_id");
+    assert_eq!(e["details"]["index"], 2);
+    assert_eq!(e["details"]["violations"][0]["pointer"], "/entity_id");
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("event 2") && msg.contains("entity_id") && msg.contains("required"), "{msg}");
+    assert!(msg.contains("nothing was appended"), "{msg}");
+    assert_eq!(s.ends("external.crm.events").await, crm_before, "nothing appended");
+    assert_eq!(s.ends(COMPLIANCE_ALERTS).await, alerts_before, "no alerts for a refused batch");
+
+    // A tick with a wrong type and a bad currency: the pointer and the reason, never the value.
+    let ticks = json!([{"symbol": "AAPL", "price": 1.0, "currency": "USD"},
+                       {"symbol": "AAPL", "price": "cheap", "currency": "jane.roe@example.com"}]);
+    let (status, e) =
+        error_of(s.req(reqwest::Method::POST, MARKET, Some(&ingest)).json(&ticks).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["details"]["index"], 1);
+    let pointers: BTreeSet<&str> =
+        e["details"]["violations"].as_array().unwrap().iter().map(|v| v["pointer"].as_str().unwrap()).collect();
+    assert_eq!(pointers, BTreeSet::from(["/currency", "/price"]), "{e}");
+    assert!(!e.to_string().contains("jane.roe"), "no raw PII in errors: {e}");
+    assert_eq!(s.ends("external.market.data").await, vec![0, 0, 0]);
+
+    // A single bad event: the pointer is into the event itself.
+    let (status, e) = error_of(
+        s.req(reqwest::Method::POST, MARKET, Some(&ingest))
+            .json(&json!({"symbol": "AAPL", "price": -1, "currency": "USD"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("/price")), "{e}");
+    for body in [json!([]), json!("tick"), json!(42)] {
+        let (status, e) =
+            error_of(s.req(reqwest::Method::POST, MARKET, Some(&ingest)).json(&body).send().await.unwrap()).await;
+        assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("(body)")), "{body}: {e}");
+    }
+
+    // The corrected batch is taken, and its PII is still reported (the refusal used nothing up).
+    let batch = json!([crm("c-1", "mail jane.roe@example.com"), crm("c-2", "fine"), crm("c-3", "fine")]);
+    let (status, v) = s.post_json(CRM, &ingest, &batch).await;
+    assert_eq!((status, v["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{v}");
+    assert_eq!(s.events(COMPLIANCE_ALERTS).await.len(), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_batches_are_refused_naming_the_limit() {
+    let s = Server::start_with(GatewayOptions { max_body_bytes: 4 << 20, ..GatewayOptions::default() }).await;
+    let ingest = s.new_key("ingest").await;
+    let ticks: Vec<Value> =
+        (0..1001).map(|i| json!({"symbol": "AAPL", "price": 200.0 + i as f64, "currency": "USD"})).collect();
+    let (status, e) =
+        error_of(s.req(reqwest::Method::POST, MARKET, Some(&ingest)).json(&ticks).send().await.unwrap()).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_many_events")), "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("1001") && msg.contains("1000"), "{msg}");
+    assert_eq!(s.ends("external.market.data").await, vec![0, 0, 0]);
+    let (status, v) = s.post_json(MARKET, &ingest, &json!(ticks[..1000])).await;
+    assert_eq!((status, v["accepted"].as_u64()), (StatusCode::OK, Some(1000)), "the limit itself is fine");
+    assert_eq!(s.ends("external.market.data").await.iter().sum::<u64>(), 1000);
+    s.shutdown().await;
+
+    // Over the body limit: 413 before anything is parsed.
+    let s = Server::start().await;
+    let big: Vec<Value> = (0..100).map(|_| crm("c-1", "x")).collect();
+    let r = s.req(reqwest::Method::POST, CRM, Some(&s.admin)).json(&big).send().await.unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    s.shutdown().await;
+}
+
+/// u-1001 holds 40 AAPL, 120 VTI, 150 BND, 10 GLD (seed.rs).
+fn u1001_invested(aapl: f64, vti: f64) -> f64 {
+    40.0 * aapl + 120.0 * vti + 150.0 * 72.40 + 10.0 * 243.60
+}
+
+#[tokio::test]
+async fn a_market_tick_moves_the_wealth_agents_valuation() {
+    let s = Server::start().await;
+    let (stop, feed) = s.start_price_feed();
+    let (ingest, agent) = (s.new_key("ingest").await, s.new_key("agent").await);
+    let portfolio = json!({"user_id": "u-1001", "query": "How is my portfolio doing?"});
+    let (_, before) = s.query(&agent, portfolio.clone()).await;
+    assert_eq!(cents(&before["output"]["invested_value"]), (u1001_invested(227.50, 285.10) * 100.0).round() as i64);
+
+    let (status, v) = s
+        .post_json(MARKET, &ingest, &json!({"symbol": "AAPL", "price": 250.0, "currency": "USD", "exchange": "XNAS"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    s.wait_for_price("AAPL", 250.0).await;
+    let (_, after) = s.query(&agent, portfolio.clone()).await;
+    let out = &after["output"];
+    assert_eq!(cents(&out["invested_value"]), (u1001_invested(250.0, 285.10) * 100.0).round() as i64, "{out}");
+    let aapl = out["holdings"].as_array().unwrap().iter().find(|h| h["symbol"] == "AAPL").unwrap();
+    assert_eq!(cents(&aapl["market_value"]), 40 * 25_000);
+    // the tick's own time is the price's as_of
+    let ts = s.events("external.market.data").await[0]["timestamp"].as_str().unwrap().to_owned();
+    assert_eq!(aapl["price_as_of"].as_str().unwrap()[..19], ts[..19]);
+
+    let _ = stop.send(true);
+    let stats = feed.await.unwrap();
+    assert_eq!(stats.applied, 1);
+    assert_eq!(
+        s.log
+            .committed(PRICE_FEED_GROUP, "external.market.data", v["records"][0]["partition"].as_u64().unwrap() as u32)
+            .await
+            .unwrap(),
+        Some(v["records"][0]["offset"].as_u64().unwrap() + 1),
+        "committed after applying"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_price_feed_restarts_without_reapplying_or_skipping() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+    let (stop, feed) = s.start_price_feed();
+    let (status, v) = s.post_json(MARKET, &ingest, &json!({"symbol": "AAPL", "price": 250.0, "currency": "USD"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    s.wait_for_price("AAPL", 250.0).await;
+    let _ = stop.send(true);
+    assert_eq!(feed.await.unwrap().applied, 1);
+
+    // While the feed is down: someone corrects AAPL by hand (with an older as_of than the tick
+    // above, so re-applying that tick would overwrite it); an old tick and a new one arrive.
+    s.db.call_blocking(|c| {
+        c.execute("UPDATE prices SET price = 1.0, as_of = '2001-01-01T00:00:00.000Z' WHERE symbol = 'AAPL'", [])
+            .unwrap()
+    });
+    let late = json!([
+        {"symbol": "AAPL", "price": 100.0, "currency": "USD", "timestamp": "2000-06-01T12:00:00Z"},
+        {"symbol": "VTI", "price": 300.0, "currency": "USD"},
+        {"symbol": "VTI", "price": 299.0, "currency": "USD", "timestamp": "2000-06-01T12:00:00Z"},
+    ]);
+    let (status, v) = s.post_json(MARKET, &ingest, &late).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let (stop, feed) = s.start_price_feed();
+    s.wait_for_price("VTI", 300.0).await;
+    let _ = stop.send(true);
+    let stats = feed.await.unwrap();
+    assert_eq!((stats.applied, stats.stale), (1, 2), "the new VTI tick only: {stats:?}");
+    assert_eq!(s.price("AAPL"), 1.0, "the committed AAPL tick was not re-applied, the old one not at all");
+    assert_eq!(s.price("VTI"), 300.0, "an older tick behind a newer one does not win");
+    for p in 0..3 {
+        let (_, end) = s.log.watermarks("external.market.data", p).await.unwrap();
+        let committed = s.log.committed(PRICE_FEED_GROUP, "external.market.data", p).await.unwrap().unwrap_or(0);
+        assert_eq!(committed, end, "partition {p}: everything read was committed");
+    }
     s.shutdown().await;
 }

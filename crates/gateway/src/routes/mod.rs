@@ -2,6 +2,7 @@
 
 pub mod conversations;
 pub mod health;
+pub mod integrations;
 pub mod keys;
 pub mod query;
 pub mod users;
