@@ -288,3 +288,88 @@ fn postgres_is_refused_and_a_busy_port_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&addr) && err.contains("gateway.listen"), "{err}");
 }
+
+/// u-1001's invested value (40 AAPL, 120 VTI, 150 BND × 72.40, 10 GLD × 243.60), in cents.
+fn u1001_invested_cents(aapl: f64, vti: f64) -> i64 {
+    ((40.0 * aapl + 120.0 * vti + 150.0 * 72.40 + 10.0 * 243.60) * 100.0).round() as i64
+}
+
+/// Asks the wealth agent until u-1001's invested value is `want_cents` (the feed is asynchronous).
+async fn wait_for_valuation(http: &reqwest::Client, url: &str, key: &str, want_cents: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http
+            .post(format!("{url}/v1/query"))
+            .bearer_auth(key)
+            .json(&json!({"user_id": "u-1001", "query": "How is my portfolio doing?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let got = (v["output"]["invested_value"].as_f64().unwrap() * 100.0).round() as i64;
+        if got == want_cents {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "invested value stays {got}, want {want_cents}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_reach_the_log_and_ticks_reprice_portfolios_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let up = Up::start(data, &[]);
+    let admin = std::fs::read_to_string(data.join("admin.key")).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    wait_ready(&http, &up.url).await;
+    let r = http.post(format!("{}/v1/keys", up.url)).bearer_auth(&admin).json(&json!({"role": "ingest"})).send();
+    let ingest = r.await.unwrap().json::<Value>().await.unwrap()["key"].as_str().unwrap().to_owned();
+    wait_for_valuation(&http, &up.url, &admin, u1001_invested_cents(227.50, 285.10)).await;
+
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}/v1/integrations/{path}", up.url)).bearer_auth(&ingest).json(&body).send()
+    };
+    let r = post("market-data", json!({"symbol": "AAPL", "price": 250.0, "currency": "USD"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tick: Value = r.json().await.unwrap();
+    let v = wait_for_valuation(&http, &up.url, &admin, u1001_invested_cents(250.0, 285.10)).await;
+    assert!(v["output"]["message"].as_str().unwrap().contains("USD"), "{v}");
+    let crm = json!({"event_id": "e-1", "source": "hubspot", "entity_type": "case", "entity_id": "case-9",
+                     "action": "created", "attributes": {"note": "customer SSN 123-45-6789"}});
+    let r = post("crm/events", crm).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let stderr = up.terminate();
+    assert!(!stderr.contains("123-45-6789"), "no raw PII in the server log");
+
+    // On disk: the CRM event masked, its alert, and the tick's offset committed by the feed.
+    let crm_events = topic(data, "external.crm.events").await;
+    assert_eq!(crm_events.len(), 1);
+    assert_eq!(crm_events[0]["attributes"]["note"], "customer SSN [SSN]");
+    let alerts = topic(data, "compliance.alerts").await;
+    assert!(alerts.iter().any(|a| a["details"]["component"] == "crm_integration"), "{alerts:?}");
+    {
+        let log = EmbeddedLog::open(data.join("log"), EmbeddedOptions::default()).unwrap();
+        let p = tick["records"][0]["partition"].as_u64().unwrap() as u32;
+        let committed = log.committed("eventline-prices", "external.market.data", p).await.unwrap();
+        assert_eq!(committed, Some(tick["records"][0]["offset"].as_u64().unwrap() + 1));
+    }
+
+    // Restarted: the AAPL price is still 250; an older AAPL tick does not win, a new VTI tick does.
+    let up = Up::start(data, &[]);
+    wait_ready(&http, &up.url).await;
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}/v1/integrations/{path}", up.url)).bearer_auth(&ingest).json(&body).send()
+    };
+    let r = post(
+        "market-data",
+        json!([{"symbol": "AAPL", "price": 100.0, "currency": "USD", "timestamp": "2001-01-01T00:00:00Z"},
+               {"symbol": "VTI", "price": 300.0, "currency": "USD"}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for_valuation(&http, &up.url, &admin, u1001_invested_cents(250.0, 300.0)).await;
+    up.terminate();
+}

@@ -1,10 +1,13 @@
 //! `eventline up`: the platform in one process — the log (embedded or Kafka), the SQLite
-//! database with the demo bank, change data capture of `Users` and `conversations`, and the
-//! gateway with the card, loan and wealth agents behind governance.
+//! database with the demo bank, change data capture of `Users` and `conversations`, the
+//! gateway with the card, loan and wealth agents behind governance and the CRM and market-data
+//! integrations, and the price feed (consumer group `eventline-prices` on `external.market.data`
+//! keeping the wealth agent's `prices` current).
 //!
 //! Shutdown (Ctrl-C or SIGTERM) runs in order: the gateway stops accepting and finishes the
-//! requests (and agent executions) in flight; then capture relays every change those requests
-//! made and stops; then the log is flushed as the last handle on it is dropped.
+//! requests (and agent executions, integration appends) in flight; then capture relays every
+//! change those requests made and stops, while the price feed applies and commits the ticks in
+//! hand and leaves its group; then the log is flushed as the last handle on it is dropped.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use eventline_governance::Gate;
 use eventline_log::EventLog;
 use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
+use eventline_platform::integrations::prices::PriceFeed;
 use eventline_platform::seed;
 use tokio::sync::watch;
 
@@ -85,10 +89,12 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     );
 
     let readiness = Arc::new(Readiness::default());
+    let prices = PriceFeed::new(log.clone(), db.clone());
     let executor = AgentExecutor::new(db, log.clone(), gate.clone(), config.producer.clone());
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
+        ..GatewayOptions::default()
     };
     let state = AppState::new(executor, key_store, readiness.clone(), options);
 
@@ -97,6 +103,7 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let _ = server_stopped.wait_for(|s| *s).await;
     }));
     let (stop_capture, capture_stopped) = watch::channel(false);
+    let price_feed = run_price_feed(prices, capture_stopped.clone());
     let relay = Relay { capture: Some(capture), db_path, log, gate, producer: config.producer.clone(), readiness };
 
     let control = async {
@@ -108,15 +115,46 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
             }
             served = &mut server => served,
         };
-        eprintln!("eventline: gateway stopped; relaying the last captured changes");
+        eprintln!("eventline: gateway stopped; relaying the last captured changes, committing the price feed");
         let _ = stop_capture.send(true);
         served
     };
-    let (relayed, served) = tokio::join!(relay.run(capture_stopped), control);
+    let (relayed, served, ()) = tokio::join!(relay.run(capture_stopped), control, price_feed);
     served.context("the gateway task failed")?.context("the gateway failed")?;
     relayed.context("change data capture failed")?;
     eprintln!("eventline: stopped cleanly");
     Ok(())
+}
+
+/// The price feed as a long-running part of `up`: restarts after an error (with back-off; the
+/// committed offsets say where to resume) until told to stop, then commits and leaves its group.
+async fn run_price_feed(feed: PriceFeed, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match feed.run(stop.clone()).await {
+            Ok(stats) => {
+                tracing::info!(
+                    applied = stats.applied,
+                    stale = stats.stale,
+                    other_currency = stats.other_currency,
+                    dead_lettered = stats.dead_lettered,
+                    "price feed stopped"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the price feed failed; restarting from the committed offsets");
+                if *stop.borrow() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 /// Change data capture as a long-running part of `up`: restarts after an error (with back-off,
