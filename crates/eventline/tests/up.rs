@@ -342,6 +342,7 @@ async fn integrations_reach_the_log_and_ticks_reprice_portfolios_across_restarts
     assert_eq!(r.status(), 200);
     let stderr = up.terminate();
     assert!(!stderr.contains("123-45-6789"), "no raw PII in the server log");
+    assert!(stderr.contains("price feed stopped"), "the feed is part of the ordered shutdown: {stderr}");
 
     // On disk: the CRM event masked, its alert, and the tick's offset committed by the feed.
     let crm_events = topic(data, "external.crm.events").await;

@@ -758,3 +758,33 @@ async fn the_price_feed_restarts_without_reapplying_or_skipping() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn records_that_are_not_ticks_go_to_the_dead_letter_topic_and_the_feed_goes_on() {
+    let s = Server::start().await;
+    // Written around the gateway (another producer on the same log): no price, and not JSON.
+    let junk = vec![
+        eventline_log::ProduceRecord::new(Some("AAPL"), r#"{"symbol": "AAPL", "currency": "USD"}"#),
+        eventline_log::ProduceRecord::new(Some("AAPL"), "not json"),
+    ];
+    s.log.produce("external.market.data", junk, eventline_model::topics::Acks::All).await.unwrap();
+    let ingest = s.new_key("ingest").await;
+    let (status, _) = s.post_json(MARKET, &ingest, &json!({"symbol": "AAPL", "price": 260.0, "currency": "USD"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (stop, feed) = s.start_price_feed();
+    s.wait_for_price("AAPL", 260.0).await;
+    let _ = stop.send(true);
+    let stats = feed.await.unwrap();
+    assert_eq!((stats.applied, stats.dead_lettered), (1, 2), "{stats:?}");
+    let mut dead = Vec::new();
+    for p in 0..3 {
+        dead.extend(s.log.fetch("external.market.data.dlq", p, 0, 10).await.unwrap());
+    }
+    assert_eq!(dead.len(), 2);
+    for r in &dead {
+        let error = r.headers.iter().find(|h| h.key == "error").expect("an error header");
+        assert!(error.value.as_ref().is_some_and(|v| !v.is_empty()), "the reason is in the header");
+        assert_eq!(r.key.as_deref(), Some(&b"AAPL"[..]), "the key is kept");
+    }
+    s.shutdown().await;
+}
