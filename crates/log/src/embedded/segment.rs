@@ -134,8 +134,20 @@ impl Segment {
         // entry points at a batch boundary with the offset it claims. Anything else (missing file,
         // torn entry, garbage after a crash) means: rebuild it from the log, which is the truth.
         let trusted = match loaded {
-            Some(entries) if seg.entry_is_batch_start(entries.last()) => entries,
-            _ => Vec::new(),
+            Some(mut entries) => {
+                // Entries at the end of the data point into the unused allocation (zeros) after a
+                // crash: start from the last entry before them, so only the tail is scanned, not
+                // the whole segment. The dropped entries are re-created by the scan.
+                let stored = entries.len();
+                while entries.last().is_some_and(|e| seg.zeros_at(e.position as u64)) {
+                    entries.pop();
+                }
+                if entries.len() < stored {
+                    seg.truncate_index_files(entries.len())?;
+                }
+                if seg.entry_is_batch_start(entries.last()) { entries } else { Vec::new() }
+            }
+            None => Vec::new(),
         };
         let rebuilt = trusted.is_empty();
         seg.index = trusted;
@@ -186,6 +198,18 @@ impl Segment {
             entries.push(e);
         }
         Some(entries)
+    }
+
+    /// Whether a whole batch header's worth of zeros lies at `pos` (unused allocation).
+    fn zeros_at(&self, pos: u64) -> bool {
+        let mut hdr = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut hdr, pos).is_ok() && hdr.iter().all(|&b| b == 0)
+    }
+
+    /// Keeps the first `entries` entries of both index files.
+    fn truncate_index_files(&mut self, entries: usize) -> Result<()> {
+        self.index_file.set_len((entries * INDEX_ENTRY) as u64).map_err(LogError::io("truncate index"))?;
+        self.time_index_file.set_len((entries * TIME_ENTRY) as u64).map_err(LogError::io("truncate time index"))
     }
 
     fn entry_is_batch_start(&self, entry: Option<&IndexEntry>) -> bool {
