@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod config;
 mod gate;
+mod remote;
 
 use std::process::ExitCode;
 

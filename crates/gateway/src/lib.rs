@@ -3,8 +3,11 @@
 //!
 //! - [`server::router`] / [`server::serve`]: the routes of this build (`/healthz`, `/readyz`,
 //!   `POST /v1/query`, `GET/PUT/DELETE /v1/users/{id}`, `GET /v1/conversations/{id}`,
-//!   `POST /v1/integrations/crm/events`, `POST /v1/integrations/market-data`, `POST /v1/keys`),
-//!   auth per route, body limit, timeout, graceful shutdown.
+//!   `POST /v1/integrations/crm/events`, `POST /v1/integrations/market-data`, `POST /v1/keys`, and
+//!   the log: `GET/POST /v1/topics`, `GET /v1/topics/{topic}`, `GET/POST /v1/topics/{topic}/records`,
+//!   `GET /v1/topics/{topic}/stream`), auth per route, body limit, timeout, graceful shutdown.
+//! - [`produce`]: one event on its way into a topic (schema, stamping, governance gate), shared
+//!   by `POST /v1/topics/{topic}/records` and `eventline produce`.
 //! - [`auth`]: keys and roles; [`keys`]: keys at rest and the `admin.key` bootstrap.
 //! - [`error::ApiError`]: every error as `{"error": {"code", "message"}}`.
 //!
@@ -21,6 +24,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod produce;
 mod routes;
 pub mod server;
 pub mod state;

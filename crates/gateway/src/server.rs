@@ -21,7 +21,7 @@ use crate::routes;
 use crate::state::AppState;
 
 /// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 10] = [
+pub const ROUTES: [&str; 16] = [
     "GET /healthz",
     "GET /readyz",
     "POST /v1/query",
@@ -32,6 +32,12 @@ pub const ROUTES: [&str; 10] = [
     "POST /v1/integrations/crm/events",
     "POST /v1/integrations/market-data",
     "POST /v1/keys",
+    "GET /v1/topics",
+    "POST /v1/topics",
+    "GET /v1/topics/{topic}",
+    "GET /v1/topics/{topic}/records",
+    "POST /v1/topics/{topic}/records",
+    "GET /v1/topics/{topic}/stream",
 ];
 
 /// The API's router.
@@ -39,6 +45,8 @@ pub fn router(state: AppState) -> Router {
     let guarded = |perm: Permission, r: Router<AppState>| {
         r.route_layer(middleware::from_fn_with_state((state.clone(), perm), authorize))
     };
+    // Per method, for paths whose methods need different roles.
+    let auth = |perm: Permission| middleware::from_fn_with_state((state.clone(), perm), authorize);
     let api = Router::new()
         .merge(guarded(Permission::Query, Router::new().route("/v1/query", post(routes::query::post))))
         .merge(guarded(
@@ -58,7 +66,21 @@ pub fn router(state: AppState) -> Router {
                 .route("/v1/integrations/crm/events", post(routes::integrations::crm_events))
                 .route("/v1/integrations/market-data", post(routes::integrations::market_data)),
         ))
-        .merge(guarded(Permission::Admin, Router::new().route("/v1/keys", post(routes::keys::post))));
+        .merge(guarded(Permission::Admin, Router::new().route("/v1/keys", post(routes::keys::post))))
+        .route(
+            "/v1/topics",
+            get(routes::topics::list)
+                .route_layer(auth(Permission::ReadTopics))
+                .merge(post(routes::topics::create).route_layer(auth(Permission::Admin))),
+        )
+        .route("/v1/topics/{topic}", get(routes::topics::describe).route_layer(auth(Permission::ReadTopics)))
+        .route(
+            "/v1/topics/{topic}/records",
+            get(routes::topics::records)
+                .route_layer(auth(Permission::ReadTopics))
+                .merge(post(routes::topics::produce).route_layer(auth(Permission::Ingest))),
+        )
+        .route("/v1/topics/{topic}/stream", get(routes::topics::stream).route_layer(auth(Permission::ReadTopics)));
     let timeout = state.inner.options.request_timeout;
     Router::new()
         .route("/healthz", get(routes::health::healthz))

@@ -3,6 +3,10 @@
 //! Without `--group` every partition is read from the chosen start and the partitions are merged
 //! by record timestamp. With `--group` the command is a member of that consumer group: it starts
 //! at the group's committed offsets and commits after each batch it has printed.
+//!
+//! While `eventline up` holds the data directory, records come from its gateway
+//! (`GET /v1/topics/{topic}/records`, then `…/stream` for `--follow`) and are printed the same
+//! way; `--group` is refused there (consumer groups need the log itself).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -11,17 +15,22 @@ use std::time::Duration;
 use eventline_log::{EventLog, OffsetReset, Record};
 use eventline_model::Timestamp;
 
+use anyhow::Context;
+
 use crate::Exit;
-use crate::backend::open_log;
 use crate::cli::ConsumeArgs;
 use crate::config::Config;
+use crate::remote::{self, LogAccess, Remote};
 
 const CHUNK: usize = 2000;
 
 pub async fn run(args: ConsumeArgs, config: &Config) -> anyhow::Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let log = open_log(config).await?;
-    let d = log.describe_topic(&args.topic).await?;
+    let access = remote::open(config).await?;
+    let d = match &access {
+        LogAccess::Local(log) => log.describe_topic(&args.topic).await?,
+        LogAccess::Remote(r) => r.describe_topic(&args.topic).await?,
+    };
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < d.spec.partitions => vec![p],
         Some(p) => {
@@ -33,9 +42,19 @@ pub async fn run(args: ConsumeArgs, config: &Config) -> anyhow::Result<()> {
         }
         None => (0..d.spec.partitions).collect(),
     };
-    match &args.group {
-        Some(group) => by_group(&*log, &args, group, since).await,
-        None => by_partition(&*log, &args, &partitions, since).await,
+    match (&access, &args.group) {
+        (LogAccess::Local(log), Some(group)) => by_group(&**log, &args, group, since).await,
+        (LogAccess::Remote(r), Some(_)) => Err(Exit::new(
+            2,
+            format!(
+                "--group: consumer groups need the log itself, which `eventline up` at {} holds; \
+                 consume without --group (it goes through the server) or stop `eventline up` first",
+                r.url()
+            ),
+        )
+        .into()),
+        (LogAccess::Local(log), None) => by_partition(Source::Local(&**log), &args, &partitions, since).await,
+        (LogAccess::Remote(r), None) => by_partition(Source::Remote(r), &args, &partitions, since).await,
     }
 }
 
@@ -67,8 +86,42 @@ struct Cursor {
     buffer: VecDeque<Record>,
 }
 
+/// Where `by_partition` reads: the log, or the gateway of the `up` that holds it.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Local(&'a dyn EventLog),
+    Remote(&'a Remote),
+}
+
+impl Source<'_> {
+    async fn watermarks(self, topic: &str, p: u32) -> anyhow::Result<(u64, u64)> {
+        match self {
+            Source::Local(log) => Ok(log.watermarks(topic, p).await?),
+            Source::Remote(r) => {
+                let d = r.describe_topic(topic).await?;
+                let info = d.partitions.iter().find(|i| i.partition == p).context("the server left out a partition")?;
+                Ok((info.start_offset, info.end_offset))
+            }
+        }
+    }
+
+    async fn offset_for_time(self, topic: &str, p: u32, ts: i64) -> anyhow::Result<u64> {
+        match self {
+            Source::Local(log) => Ok(log.offset_for_time(topic, p, ts).await?),
+            Source::Remote(r) => r.offset_for_time(topic, p, ts).await,
+        }
+    }
+
+    async fn fetch(self, topic: &str, p: u32, offset: u64, max: usize) -> anyhow::Result<Vec<Record>> {
+        match self {
+            Source::Local(log) => Ok(log.fetch(topic, p, offset, max).await?),
+            Source::Remote(r) => r.fetch(topic, p, offset, max).await,
+        }
+    }
+}
+
 async fn by_partition(
-    log: &dyn EventLog,
+    log: Source<'_>,
     args: &ConsumeArgs,
     partitions: &[u32],
     since: Option<i64>,
@@ -124,9 +177,32 @@ async fn by_partition(
             if !args.follow {
                 return Ok(());
             }
+            if let Source::Remote(r) = log {
+                // Caught up: the rest arrives as the server's stream.
+                let offsets: Vec<(u32, u64)> = cursors.iter().map(|c| (c.partition, c.next)).collect();
+                return follow_stream(r, args, &offsets, max - printed).await;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// `--follow` through `up`: prints the records of its stream as they arrive, until `left` are
+/// printed or the server ends the stream.
+async fn follow_stream(r: &Remote, args: &ConsumeArgs, offsets: &[(u32, u64)], mut left: u64) -> anyhow::Result<()> {
+    let mut stream = r.stream(&args.topic, offsets).await?;
+    while left > 0 {
+        let Some(record) = stream.next().await? else {
+            return Err(
+                Exit::new(1, format!("`eventline up` at {} ended the stream (it is shutting down)", r.url())).into()
+            );
+        };
+        let mut out = std::io::stdout().lock();
+        print(&mut out, &record)?;
+        out.flush()?;
+        left -= 1;
+    }
+    Ok(())
 }
 
 async fn by_group(log: &dyn EventLog, args: &ConsumeArgs, group: &str, since: Option<i64>) -> anyhow::Result<()> {

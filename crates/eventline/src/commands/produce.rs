@@ -8,24 +8,31 @@
 //!
 //! The first invalid line stops the command: everything before it is appended and acknowledged,
 //! nothing from it on is, and the error names the line, the field and the reason.
+//!
+//! While `eventline up` holds the data directory, the batches go to its gateway
+//! (`POST /v1/topics/{topic}/records`), which makes each record with the same
+//! [`prepare_record`] and answers with the same positions.
 
 use std::io::{BufRead, Write};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use eventline_governance::{Gate, Location};
-use eventline_log::{Header, ProduceRecord};
-use eventline_model::events::Event;
-use eventline_model::topics::COMPLIANCE_ALERTS;
-use eventline_model::{Metadata, schema};
-use serde_json::Value;
+use eventline_gateway::produce::{RecordOptions, prepare_record, report_alerts};
+use eventline_governance::Gate;
+use eventline_log::{EventLog, Header};
+use eventline_model::topics::{Acks, TopicSpec};
 use tokio::sync::mpsc;
 
 use crate::Exit;
-use crate::backend::open_log;
 use crate::cli::ProduceArgs;
 use crate::config::Config;
+use crate::remote::{self, LogAccess, Position, ProduceParams};
 
 const MAX_BATCH: usize = 2000;
+/// Through a running `up`: at most this many lines and about this many bytes per request (the
+/// gateway's default batch and body limits).
+const REMOTE_MAX_LINES: usize = 1000;
+const REMOTE_MAX_BYTES: usize = 512 * 1024;
 
 pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
     let headers = args
@@ -36,10 +43,34 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             _ => Err(Exit::new(2, format!("--header `{h}`: write NAME=VALUE"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let log = open_log(config).await?;
-    let spec = log.describe_topic(&args.topic).await?.spec;
-    let gate = crate::gate::load(config)?;
-    let acks = args.acks.unwrap_or(spec.acks);
+    let sink = match remote::open(config).await? {
+        LogAccess::Local(log) => {
+            let spec = log.describe_topic(&args.topic).await?.spec;
+            let gate = crate::gate::load(config)?;
+            let acks = args.acks.unwrap_or(spec.acks);
+            let opts = RecordOptions {
+                key: args.key.clone(),
+                partition: args.partition,
+                headers,
+                stamp: args.stamp,
+                producer: config.producer.clone(),
+            };
+            Sink::Local { log, spec, gate, acks, opts }
+        }
+        LogAccess::Remote(r) => {
+            // Fail before reading stdin when the topic does not exist.
+            r.describe_topic(&args.topic).await?;
+            let params = ProduceParams {
+                key: args.key.clone(),
+                partition: args.partition,
+                acks: args.acks.map(|a| a.to_string()),
+                stamp: args.stamp,
+                headers: args.headers.clone(),
+            };
+            Sink::Remote { remote: r, params }
+        }
+    };
+    let max_batch = if matches!(sink, Sink::Remote { .. }) { REMOTE_MAX_LINES } else { MAX_BATCH };
 
     let (tx, mut rx) = mpsc::channel::<std::io::Result<String>>(MAX_BATCH * 4);
     std::thread::spawn(move || {
@@ -56,50 +87,32 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
     let mut pending = Vec::new();
     while let Some(first) = rx.recv().await {
         pending.push(first);
-        while pending.len() < MAX_BATCH {
+        let mut bytes = 0;
+        while pending.len() < max_batch && bytes < REMOTE_MAX_BYTES {
             match rx.try_recv() {
-                Ok(l) => pending.push(l),
+                Ok(l) => {
+                    bytes += l.as_ref().map_or(0, |l| l.len() + 1);
+                    pending.push(l);
+                }
                 Err(_) => break,
             }
         }
-        let mut batch = Vec::with_capacity(pending.len());
-        let mut alerts = Vec::new();
-        let mut failure = None;
+        let first_line = line_no + 1;
+        let mut lines = Vec::with_capacity(pending.len());
         for line in pending.drain(..) {
             line_no += 1;
-            let line = line.map_err(|e| anyhow::anyhow!("reading stdin at line {line_no}: {e}"))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match to_record(&line, &args, &spec, &headers, &config.producer, &gate, &mut alerts) {
-                Ok(r) => batch.push(r),
-                Err(reason) => {
-                    failure = Some(format!("line {line_no}: {reason}"));
-                    break;
-                }
+            lines.push(line.map_err(|e| anyhow::anyhow!("reading stdin at line {line_no}: {e}"))?);
+        }
+        let (positions, failure) = sink.append(&args.topic, lines, first_line).await?;
+        let mut out = stdout.lock();
+        for p in &positions {
+            match p.offset {
+                Some(o) => writeln!(out, "{{\"partition\":{},\"offset\":{o}}}", p.partition)?,
+                None => writeln!(out, "{{\"partition\":{},\"offset\":null}}", p.partition)?,
             }
         }
-        if !batch.is_empty() {
-            let n = batch.len();
-            let positions = log.produce(&args.topic, batch, acks).await?;
-            let mut out = stdout.lock();
-            for p in positions {
-                match p.offset {
-                    Some(o) => writeln!(out, "{{\"partition\":{},\"offset\":{o}}}", p.partition)?,
-                    None => writeln!(out, "{{\"partition\":{},\"offset\":null}}", p.partition)?,
-                }
-            }
-            out.flush()?;
-            appended += n;
-        }
-        if !alerts.is_empty() {
-            let records = alerts
-                .iter()
-                .map(|a| ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(a).expect("alerts serialise"))))
-                .collect();
-            log.produce(COMPLIANCE_ALERTS, records, eventline_model::topics::Acks::All).await?;
-            tracing::info!(alerts = alerts.len(), "PII findings reported on {COMPLIANCE_ALERTS}");
-        }
+        out.flush()?;
+        appended += positions.len();
         if let Some(message) = failure {
             return Err(Exit::new(
                 1,
@@ -111,62 +124,53 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn to_record(
-    line: &str,
-    args: &ProduceArgs,
-    spec: &eventline_model::topics::TopicSpec,
-    headers: &[Header],
-    producer: &str,
-    gate: &Gate,
-    alerts: &mut Vec<eventline_model::events::ComplianceAlert>,
-) -> Result<ProduceRecord, String> {
-    let mut event: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    if args.stamp {
-        stamp(&mut event, producer);
-    }
-    if let Err(e) = schema::validate(&spec.name, &event) {
-        let mut msg = e.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ");
-        if !args.stamp && e.violations.iter().any(|v| v.pointer == "/_metadata" || v.pointer == "/timestamp") {
-            msg.push_str(" (add --stamp to fill in _metadata and timestamp)");
-        }
-        return Err(msg);
-    }
-    let outcome = gate.apply(&spec.name, &mut event, "produce", Location::InboundPayload);
-    if outcome.changed
-        && let Err(e) = schema::validate(&spec.name, &event)
-    {
-        return Err(format!("the governance policy leaves the event invalid: {e}"));
-    }
-    alerts.extend(outcome.alerts);
-    let key = args.key.clone().or_else(|| spec.key_of(&event));
-    // The value is the line exactly as given unless --stamp or the policy changed it.
-    let value = if args.stamp || outcome.changed {
-        Bytes::from(serde_json::to_vec(&event).expect("JSON serialises"))
-    } else {
-        Bytes::copy_from_slice(line.trim().as_bytes())
-    };
-    Ok(ProduceRecord {
-        key: key.map(Bytes::from),
-        value: Some(value),
-        headers: headers.to_vec(),
-        // Records are stamped with the append time (Kafka's LogAppendTime): retention and
-        // `consume --since` count from when an event arrived, whatever time the event itself names.
-        timestamp: None,
-        partition: args.partition,
-    })
+/// Where the records go: the log itself, or the gateway of the `up` that holds it.
+enum Sink {
+    Local { log: Arc<dyn EventLog>, spec: TopicSpec, gate: Gate, acks: Acks, opts: RecordOptions },
+    Remote { remote: remote::Remote, params: ProduceParams },
 }
 
-/// Fills in `_metadata` and the top-level `timestamp` where they are missing.
-fn stamp(event: &mut Value, producer: &str) {
-    let Some(obj) = event.as_object_mut() else { return };
-    let meta = Metadata::new(producer);
-    let now = meta.timestamp.as_str().to_owned();
-    let m = obj.entry("_metadata").or_insert_with(|| serde_json::json!({}));
-    if let Some(m) = m.as_object_mut() {
-        m.entry("timestamp").or_insert_with(|| Value::String(now.clone()));
-        m.entry("message_id").or_insert_with(|| Value::String(meta.message_id.to_string()));
-        m.entry("producer").or_insert_with(|| Value::String(producer.to_owned()));
+impl Sink {
+    /// Appends the records of `lines` (the first is line `first_line` of the input; blank lines
+    /// are skipped) up to the first bad one; returns their positions and, if a line was refused,
+    /// `line N: reason`.
+    async fn append(
+        &self,
+        topic: &str,
+        lines: Vec<String>,
+        first_line: usize,
+    ) -> anyhow::Result<(Vec<Position>, Option<String>)> {
+        match self {
+            Sink::Local { log, spec, gate, acks, opts } => {
+                let mut batch = Vec::with_capacity(lines.len());
+                let mut alerts = Vec::new();
+                let mut failure = None;
+                for (i, line) in lines.iter().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match prepare_record(line, spec, opts, gate, &mut alerts) {
+                        Ok(r) => batch.push(r),
+                        Err(reason) => {
+                            failure = Some(format!("line {}: {reason}", first_line + i));
+                            break;
+                        }
+                    }
+                }
+                let positions = if batch.is_empty() { Vec::new() } else { log.produce(topic, batch, *acks).await? };
+                report_alerts(log, &alerts).await?;
+                let positions =
+                    positions.iter().map(|p| Position { partition: p.partition, offset: p.offset }).collect();
+                Ok((positions, failure))
+            }
+            Sink::Remote { remote, params } => {
+                if lines.iter().all(|l| l.trim().is_empty()) {
+                    return Ok((Vec::new(), None));
+                }
+                let reply = remote.produce(topic, params, lines.join("\n")).await?;
+                let failure = reply.refused.map(|(line, reason)| format!("line {}: {reason}", first_line + line - 1));
+                Ok((reply.positions, failure))
+            }
+        }
     }
-    obj.entry("timestamp").or_insert(Value::String(now));
 }

@@ -3,15 +3,18 @@ use eventline_log::TopicDescription;
 use eventline_model::topics::{self as catalog, duration_text};
 
 use crate::Exit;
-use crate::backend::open_log;
 use crate::cli::{CreateTopicArgs, TopicsCommand};
 use crate::config::Config;
+use crate::remote::{self, LogAccess};
 
 pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
-    let log = open_log(config).await?;
+    let access = remote::open(config).await?;
     match cmd {
         TopicsCommand::List { json } => {
-            let topics = log.list_topics().await?;
+            let topics = match &access {
+                LogAccess::Local(log) => log.list_topics().await?,
+                LogAccess::Remote(r) => r.list_topics().await?,
+            };
             if json {
                 for t in &topics {
                     outln!("{}", serde_json::to_string(&summary(t))?);
@@ -42,7 +45,10 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         TopicsCommand::Describe { name, json } => {
-            let d = log.describe_topic(&name).await?;
+            let d = match &access {
+                LogAccess::Local(log) => log.describe_topic(&name).await?,
+                LogAccess::Remote(r) => r.describe_topic(&name).await?,
+            };
             if json {
                 outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
@@ -82,7 +88,10 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
         }
         TopicsCommand::Create(args) => {
             let spec = spec_from(args, config)?;
-            log.create_topic(&spec).await?;
+            match &access {
+                LogAccess::Local(log) => log.create_topic(&spec).await?,
+                LogAccess::Remote(r) => r.create_topic(&spec).await?,
+            }
             outln!(
                 "created topic {} ({} partitions, retention {}, compression {})",
                 spec.name,
@@ -100,6 +109,16 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
                 )
                 .into());
             }
+            let LogAccess::Local(log) = &access else {
+                return Err(Exit::new(
+                    2,
+                    format!(
+                        "`eventline topics delete` needs the log itself; stop `eventline up` on {} first",
+                        config.data_dir.display()
+                    ),
+                )
+                .into());
+            };
             log.delete_topic(&name).await?;
             outln!("deleted topic {name}");
             Ok(())

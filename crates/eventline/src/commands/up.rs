@@ -8,6 +8,10 @@
 //! requests (and agent executions, integration appends) in flight; then capture relays every
 //! change those requests made and stops, while the price feed applies and commits the ticks in
 //! hand and leaves its group; then the log is flushed as the last handle on it is dropped.
+//!
+//! Once the gateway listens, `<data-dir>/up.json` (`{"pid", "url"}`) says where, so that
+//! `topics`, `produce` and `consume` on the same data directory go through it (`crate::remote`);
+//! it is removed when `up` stops.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use crate::backend::open_log;
 use crate::cli::UpArgs;
 use crate::commands::cdc::shutdown_signal;
 use crate::config::Config;
+use crate::remote::{self, UpFile};
 
 /// The SQLite database `up` runs on.
 fn database_path(args: &UpArgs, config: &Config) -> anyhow::Result<PathBuf> {
@@ -88,6 +93,15 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         db_path.display()
     );
 
+    // Where the CLI finds this server while the log is locked (`crate::remote`).
+    let mut reachable = addr;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    UpFile { pid: std::process::id(), url: format!("http://{reachable}") }
+        .write(&config.data_dir)
+        .with_context(|| format!("cannot write {}", config.data_dir.join(remote::UP_FILE).display()))?;
+
     let readiness = Arc::new(Readiness::default());
     let prices = PriceFeed::new(log.clone(), db.clone());
     let executor = AgentExecutor::new(db, log.clone(), gate.clone(), config.producer.clone());
@@ -120,6 +134,8 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         served
     };
     let (relayed, served, ()) = tokio::join!(relay.run(capture_stopped), control, price_feed);
+    // The gateway is gone: nobody should be sent to it any more.
+    UpFile::remove(&config.data_dir);
     served.context("the gateway task failed")?.context("the gateway failed")?;
     relayed.context("change data capture failed")?;
     eprintln!("eventline: stopped cleanly");

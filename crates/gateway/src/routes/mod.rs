@@ -5,6 +5,7 @@ pub mod health;
 pub mod integrations;
 pub mod keys;
 pub mod query;
+pub mod topics;
 pub mod users;
 
 use crate::error::ApiError;

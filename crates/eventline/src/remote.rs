@@ -1,0 +1,385 @@
+//! The log through a running `eventline up`: while `up` holds the data directory's lock,
+//! `topics`, `produce` and `consume` talk to its gateway over HTTP (the `/v1/topics` endpoints)
+//! with the admin key from `<data-dir>/admin.key`, and print what they print on the log itself.
+//!
+//! `up` says where it serves in `<data-dir>/up.json` (`{"pid", "url"}`), written once the
+//! listener is bound and removed on a clean shutdown; a file whose process is gone is ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use eventline_log::{EventLog, LogError, PartitionInfo, Record, TopicDescription};
+use eventline_model::topics::TopicSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::Exit;
+use crate::backend::open_log;
+use crate::config::{Backend, Config};
+
+/// The file `up` writes into the data directory.
+pub const UP_FILE: &str = "up.json";
+
+/// Where a running `up` serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpFile {
+    pub pid: u32,
+    pub url: String,
+}
+
+impl UpFile {
+    /// Writes `<data_dir>/up.json` atomically (a temporary file renamed over it).
+    pub fn write(&self, data_dir: &Path) -> std::io::Result<PathBuf> {
+        let path = data_dir.join(UP_FILE);
+        let tmp = data_dir.join(format!(".{UP_FILE}.{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec(self).expect("serialises"))?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+
+    /// Removes `<data_dir>/up.json` if it is this process's.
+    pub fn remove(data_dir: &Path) {
+        if Self::read(data_dir).is_some_and(|f| f.pid == std::process::id()) {
+            let _ = std::fs::remove_file(data_dir.join(UP_FILE));
+        }
+    }
+
+    /// The file, if there is one and its process is alive.
+    pub fn read(data_dir: &Path) -> Option<UpFile> {
+        let text = std::fs::read(data_dir.join(UP_FILE)).ok()?;
+        let file: UpFile = serde_json::from_slice(&text).ok()?;
+        // A stale file (the process died without cleaning up) names a pid that is gone.
+        Path::new("/proc").join(file.pid.to_string()).exists().then_some(file)
+    }
+}
+
+/// The log of this command: opened directly, or through the `up` that holds it.
+pub enum LogAccess {
+    Local(Arc<dyn EventLog>),
+    Remote(Remote),
+}
+
+/// Opens the configured log; when the embedded log's directory is locked by a running `up`
+/// that wrote `up.json`, goes through that server instead.
+pub async fn open(config: &Config) -> anyhow::Result<LogAccess> {
+    let err = match open_log(config).await {
+        Ok(log) => return Ok(LogAccess::Local(log)),
+        Err(e) => e,
+    };
+    let locked = err.chain().any(|c| matches!(c.downcast_ref::<LogError>(), Some(LogError::Locked { .. })));
+    if config.backend != Backend::Embedded || !locked {
+        return Err(err);
+    }
+    match UpFile::read(&config.data_dir) {
+        Some(up) => {
+            tracing::info!(url = %up.url, pid = up.pid, "the data directory is in use by `eventline up`; going through its gateway");
+            Ok(LogAccess::Remote(Remote::new(&config.data_dir, up)?))
+        }
+        None => Err(err),
+    }
+}
+
+/// A client of the gateway's `/v1/topics` endpoints.
+pub struct Remote {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct DescriptionView {
+    spec: TopicSpec,
+    partitions: Vec<PartitionView>,
+}
+
+#[derive(Deserialize)]
+struct PartitionView {
+    partition: u32,
+    start_offset: u64,
+    end_offset: u64,
+    size_bytes: Option<u64>,
+}
+
+impl From<DescriptionView> for TopicDescription {
+    fn from(d: DescriptionView) -> Self {
+        TopicDescription {
+            spec: d.spec,
+            partitions: d
+                .partitions
+                .into_iter()
+                .map(|p| PartitionInfo {
+                    partition: p.partition,
+                    start_offset: p.start_offset,
+                    end_offset: p.end_offset,
+                    size_bytes: p.size_bytes,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordView {
+    partition: u32,
+    offset: u64,
+    timestamp_ms: i64,
+    key: Option<String>,
+    value: Box<RawValue>,
+}
+
+impl RecordView {
+    fn into_record(self, topic: &Arc<str>) -> Record {
+        let value = self.value.get();
+        Record {
+            topic: topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp_ms,
+            key: self.key.map(Bytes::from),
+            value: (value != "null").then(|| Bytes::copy_from_slice(value.as_bytes())),
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordsPage {
+    records: Vec<RecordView>,
+    next_offset: u64,
+}
+
+/// A position the server acknowledged.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub struct Position {
+    pub partition: u32,
+    pub offset: Option<u64>,
+}
+
+/// What one produce request did: the positions of the records appended and, when a record was
+/// refused, its line within the request and why.
+pub struct ProduceReply {
+    pub positions: Vec<Position>,
+    pub refused: Option<(usize, String)>,
+}
+
+/// How a produce request makes its records (the `produce` flags).
+#[derive(Default)]
+pub struct ProduceParams {
+    pub key: Option<String>,
+    pub partition: Option<u32>,
+    pub acks: Option<String>,
+    pub stamp: bool,
+    pub headers: Vec<String>,
+}
+
+impl Remote {
+    fn new(data_dir: &Path, up: UpFile) -> anyhow::Result<Remote> {
+        let key_path = data_dir.join("admin.key");
+        let key = std::fs::read_to_string(&key_path)
+            .with_context(|| {
+                format!(
+                    "the data directory is in use by `eventline up` (pid {}, {}), but its admin key {} cannot be read",
+                    up.pid,
+                    up.url,
+                    key_path.display()
+                )
+            })?
+            .trim()
+            .to_owned();
+        let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
+        Ok(Remote { http, url: up.url.trim_end_matches('/').to_owned(), key })
+    }
+
+    /// The server's URL, for messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.key)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = req
+            .send()
+            .await
+            .map_err(|e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(Exit::new(1, self.error_text(status, &body)).into())
+    }
+
+    fn error_text(&self, status: reqwest::StatusCode, body: &Value) -> String {
+        match body["error"]["message"].as_str() {
+            Some(m) => m.to_owned(),
+            None => format!("`eventline up` at {} answered {status}", self.url),
+        }
+    }
+
+    pub async fn list_topics(&self) -> anyhow::Result<Vec<TopicDescription>> {
+        let body = self.send(self.request(reqwest::Method::GET, "/v1/topics")).await?;
+        let topics: Vec<DescriptionView> =
+            serde_json::from_value(body["topics"].clone()).context("unexpected answer to GET /v1/topics")?;
+        Ok(topics.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn describe_topic(&self, topic: &str) -> anyhow::Result<TopicDescription> {
+        let body = self.send(self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}"))).await?;
+        let d: DescriptionView = serde_json::from_value(body).context("unexpected answer to GET /v1/topics/{topic}")?;
+        Ok(d.into())
+    }
+
+    pub async fn create_topic(&self, spec: &TopicSpec) -> anyhow::Result<()> {
+        self.send(self.request(reqwest::Method::POST, "/v1/topics").json(spec)).await?;
+        Ok(())
+    }
+
+    /// Up to `limit` (at most 1000) records of `topic`/`partition` from `offset`.
+    pub async fn fetch(&self, topic: &str, partition: u32, offset: u64, limit: usize) -> anyhow::Result<Vec<Record>> {
+        let q = [
+            ("partition", partition.to_string()),
+            ("offset", offset.to_string()),
+            ("limit", limit.min(1000).to_string()),
+        ];
+        let page = self.page(topic, &q).await?;
+        let name: Arc<str> = topic.into();
+        Ok(page.records.into_iter().map(|r| r.into_record(&name)).collect())
+    }
+
+    /// The first offset of `partition` at or after `timestamp_ms`.
+    pub async fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> anyhow::Result<u64> {
+        let since = chrono::DateTime::from_timestamp_millis(timestamp_ms)
+            .context("--since is out of range")?
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let q = [("partition", partition.to_string()), ("since", since), ("limit", "0".to_owned())];
+        Ok(self.page(topic, &q).await?.next_offset)
+    }
+
+    async fn page(&self, topic: &str, q: &[(&str, String)]) -> anyhow::Result<RecordsPage> {
+        let body =
+            self.send(self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}/records")).query(q)).await?;
+        serde_json::from_value(body).context("unexpected answer to GET /v1/topics/{topic}/records")
+    }
+
+    /// Appends `ndjson` (the lines as read, blank ones included so line numbers match).
+    pub async fn produce(&self, topic: &str, params: &ProduceParams, ndjson: String) -> anyhow::Result<ProduceReply> {
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(k) = &params.key {
+            q.push(("key", k.clone()));
+        }
+        if let Some(p) = params.partition {
+            q.push(("partition", p.to_string()));
+        }
+        if let Some(a) = &params.acks {
+            q.push(("acks", a.clone()));
+        }
+        if params.stamp {
+            q.push(("stamp", "true".to_owned()));
+        }
+        for h in &params.headers {
+            q.push(("header", h.clone()));
+        }
+        let req = self
+            .request(reqwest::Method::POST, &format!("/v1/topics/{topic}/records"))
+            .query(&q)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(ndjson);
+        let response = req
+            .send()
+            .await
+            .map_err(|e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let positions = |v: &Value| -> anyhow::Result<Vec<Position>> {
+            serde_json::from_value(v.clone()).context("unexpected answer to POST /v1/topics/{topic}/records")
+        };
+        if status.is_success() {
+            return Ok(ProduceReply { positions: positions(&body["records"])?, refused: None });
+        }
+        let details = &body["error"]["details"];
+        match (body["error"]["code"].as_str(), details["line"].as_u64(), details["reason"].as_str()) {
+            (Some("invalid_record"), Some(line), Some(reason)) => Ok(ProduceReply {
+                positions: positions(&details["records"])?,
+                refused: Some((line as usize, reason.to_owned())),
+            }),
+            _ => Err(Exit::new(1, self.error_text(status, &body)).into()),
+        }
+    }
+
+    /// Follows `topic` from `offsets` (partition, next offset) as Server-Sent Events.
+    pub async fn stream(&self, topic: &str, offsets: &[(u32, u64)]) -> anyhow::Result<RecordStream> {
+        let mut q = vec![("offsets", offsets.iter().map(|(p, o)| format!("{p}:{o}")).collect::<Vec<_>>().join(","))];
+        // Only the partitions asked for: one (`--partition`) or all.
+        if let [(p, _)] = offsets {
+            q.push(("partition", p.to_string()));
+        }
+        let response =
+            self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}/stream")).query(&q).send().await.map_err(
+                |e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())),
+            )?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return Err(Exit::new(1, self.error_text(status, &body)).into());
+        }
+        Ok(RecordStream { response, buffer: Vec::new(), topic: topic.into(), url: self.url.clone() })
+    }
+}
+
+/// Records arriving on a `GET /v1/topics/{topic}/stream`.
+pub struct RecordStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+    topic: Arc<str>,
+    url: String,
+}
+
+impl RecordStream {
+    /// The next record; `None` when the server ended the stream (it is shutting down).
+    pub async fn next(&mut self) -> anyhow::Result<Option<Record>> {
+        loop {
+            // One event is a block of lines ended by an empty line.
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8_lossy(&block);
+                let mut kind = "message";
+                let mut data = String::new();
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+                match kind {
+                    "record" => {
+                        let r: RecordView = serde_json::from_str(&data).context("unexpected record on the stream")?;
+                        return Ok(Some(r.into_record(&self.topic)));
+                    }
+                    "error" => return Err(Exit::new(1, format!("`eventline up` at {}: {data}", self.url)).into()),
+                    _ => continue, // keep-alive comments and unknown events
+                }
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(Exit::new(
+                        1,
+                        format!("the stream from `eventline up` at {} broke: {}", self.url, e.without_url()),
+                    )
+                    .into());
+                }
+            }
+        }
+    }
+}

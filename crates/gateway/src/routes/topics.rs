@@ -1,0 +1,434 @@
+//! The log over HTTP: `GET /v1/topics`, `GET /v1/topics/{topic}`, `POST /v1/topics`,
+//! `GET /v1/topics/{topic}/records`, `GET /v1/topics/{topic}/stream` (Server-Sent Events) and
+//! `POST /v1/topics/{topic}/records`. What `eventline topics|consume|produce` use while `up`
+//! holds the data directory.
+//!
+//! Reads return the events as they are in the log: every event passed the governance gate on
+//! its way in, so no read returns a raw PII value.
+//!
+//! - `GET /v1/topics` → `{"topics": [{"spec", "partitions": [{"partition", "start_offset",
+//!   "end_offset", "size_bytes"}]}]}`; `GET /v1/topics/{topic}` → one of them.
+//! - `POST /v1/topics` with a topic spec (the `spec` object above) → 201 with its description.
+//! - `GET /v1/topics/{topic}/records?partition=P&offset=O|since=RFC3339&limit=N` (partition 0,
+//!   the oldest offset and 100 by default; at most 1000) → `{"topic", "partition", "records":
+//!   [{"partition", "offset", "timestamp_ms", "key", "value"}], "next_offset", "end_offset"}`;
+//!   `value` is the event's own JSON.
+//! - `GET /v1/topics/{topic}/stream?[partition=P][&offset=O|&since=T|&from=beginning|&offsets=P:O,…]`
+//!   → `text/event-stream`, one `record` event per record (`id: P:O`, data as one element of
+//!   `records` above), from the end of each partition unless told otherwise; ends when the
+//!   server shuts down.
+//! - `POST /v1/topics/{topic}/records?[key=K][&partition=P][&acks=A][&stamp=true][&header=N=V…]`
+//!   with NDJSON (one event per line) or a JSON array → `{"records": [{"partition", "offset"}]}`
+//!   in input order. Each event is validated, stamped and gated exactly as `eventline produce`
+//!   does it; the first bad one stops the request: 422 `invalid_record` naming the line (or array
+//!   index) and the field, with the events before it appended and their positions in
+//!   `error.details.records` (`details` also has `line` or `record`, and `reason`).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use eventline_log::{Header, LogError, Record, RecordPosition, TopicDescription};
+use eventline_model::Timestamp;
+use eventline_model::topics::{Acks, TopicSpec};
+use futures_util::Stream;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::produce::{RecordOptions, prepare_record, report_alerts};
+use crate::state::AppState;
+
+/// Records per `GET …/records` when `limit` is not given, and the most it may ask for.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+/// How often a stream looks for new records once it is at the end.
+const STREAM_POLL: Duration = Duration::from_millis(100);
+
+type Params = Query<Vec<(String, String)>>;
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let topics = state.executor().log().list_topics().await.map_err(log_error)?;
+    Ok(Json(json!({ "topics": topics })))
+}
+
+pub async fn describe(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+) -> Result<Json<TopicDescription>, ApiError> {
+    Ok(Json(describe_topic(&state, &topic).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(spec): ApiJson<TopicSpec>,
+) -> Result<(StatusCode, Json<TopicDescription>), ApiError> {
+    spec.validate().map_err(|e| ApiError::invalid_field("(body)", e))?;
+    let log = state.executor().log();
+    log.create_topic(&spec).await.map_err(log_error)?;
+    Ok((StatusCode::CREATED, Json(log.describe_topic(&spec.name).await.map_err(log_error)?)))
+}
+
+pub async fn records(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let q = Fields::new(&params, &["partition", "offset", "since", "limit"])?;
+    let d = describe_topic(&state, &topic).await?;
+    let partition = q.partition(&d)?.unwrap_or(0);
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= MAX_LIMIT => n,
+            _ => return Err(ApiError::invalid_field("limit", format!("`{v}`: give a number from 0 to {MAX_LIMIT}"))),
+        },
+    };
+    let log = state.executor().log();
+    let (start, end) = log.watermarks(&topic, partition).await.map_err(log_error)?;
+    let from = match (q.offset()?, q.since()?) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field("since", "give either `offset` or `since`, not both"));
+        }
+        (Some(o), None) => o.clamp(start, end),
+        (None, Some(ts)) => log.offset_for_time(&topic, partition, ts).await.map_err(log_error)?,
+        (None, None) => start,
+    };
+    let got =
+        if limit == 0 { Vec::new() } else { log.fetch(&topic, partition, from, limit).await.map_err(log_error)? };
+    let next = got.last().map_or(from, |r| r.offset + 1);
+    let records: Vec<RecordView> = got.iter().map(RecordView::of).collect();
+    Ok(Json(json!({
+        "topic": topic,
+        "partition": partition,
+        "records": records,
+        "next_offset": next,
+        "end_offset": end.max(next),
+    })))
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    Query(params): Params,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let q = Fields::new(&params, &["partition", "offset", "since", "from", "offsets"])?;
+    let d = describe_topic(&state, &topic).await?;
+    let log = state.executor().log().clone();
+    let partitions: Vec<u32> = match q.partition(&d)? {
+        Some(p) => vec![p],
+        None => (0..d.spec.partitions).collect(),
+    };
+    let explicit = match q.get("offsets") {
+        None => HashMap::new(),
+        Some(text) => parse_offsets(text, &d)?,
+    };
+    let from_beginning = match q.get("from") {
+        None | Some("end") => false,
+        Some("beginning") => true,
+        Some(other) => return Err(ApiError::invalid_field("from", format!("`{other}`: use `beginning` or `end`"))),
+    };
+    let (offset, since) = (q.offset()?, q.since()?);
+    let mut cursors = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        let (start, end) = log.watermarks(&topic, p).await.map_err(log_error)?;
+        let next = match (explicit.get(&p), offset, since) {
+            (Some(&o), _, _) | (None, Some(o), _) => o.clamp(start, end),
+            (None, None, Some(ts)) => log.offset_for_time(&topic, p, ts).await.map_err(log_error)?,
+            (None, None, None) if from_beginning => start,
+            (None, None, None) => end,
+        };
+        cursors.push((p, next));
+    }
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let readiness = state.readiness().clone();
+    tokio::spawn(async move {
+        loop {
+            let mut progressed = false;
+            for (p, next) in cursors.iter_mut() {
+                let got = match log.fetch(&topic, *p, *next, 500).await {
+                    Ok(got) => got,
+                    Err(e) => {
+                        let _ = tx.send(Event::default().event("error").data(e.to_string())).await;
+                        return;
+                    }
+                };
+                for r in &got {
+                    let data = serde_json::to_string(&RecordView::of(r)).expect("records serialise");
+                    let event = Event::default().event("record").id(format!("{}:{}", r.partition, r.offset)).data(data);
+                    if tx.send(event).await.is_err() {
+                        return; // the client went away
+                    }
+                    *next = r.offset + 1;
+                    progressed = true;
+                }
+            }
+            // The server is shutting down: end the stream so the connection can close.
+            if readiness.draining() {
+                return;
+            }
+            if !progressed {
+                tokio::select! {
+                    _ = tokio::time::sleep(STREAM_POLL) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        }
+    });
+    let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+pub async fn produce(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let q = Fields::new(&params, &["key", "partition", "acks", "stamp", "header"])?;
+    let d = describe_topic(&state, &topic).await?;
+    let executor = state.executor();
+    let mut opts = RecordOptions::new(executor.producer());
+    opts.key = q.get("key").map(str::to_owned);
+    opts.partition = q.partition(&d)?;
+    opts.stamp = match q.get("stamp") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::invalid_field("stamp", format!("`{other}`: use true or false"))),
+    };
+    for h in q.all("header") {
+        match h.split_once('=') {
+            Some((k, v)) if !k.is_empty() => opts.headers.push(Header::new(k, Bytes::copy_from_slice(v.as_bytes()))),
+            _ => return Err(ApiError::invalid_field("header", format!("`{h}`: write NAME=VALUE"))),
+        }
+    }
+    let acks = match q.get("acks") {
+        None => d.spec.acks,
+        Some(a) => a.parse::<Acks>().map_err(|e| ApiError::invalid_field("acks", e))?,
+    };
+    let events = Events::parse(&body)?;
+    let limit = state.inner.options.max_batch_events;
+    if events.lines.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!("the body has {} records; at most {limit} are accepted per request — split it", events.lines.len()),
+        ));
+    }
+    let gate = executor.gate().clone();
+    let log = executor.log().clone();
+    // On its own task: once the append started, a client that goes away does not cut it between
+    // the records and their alerts; shutdown waits for it.
+    let run = state.inner.tracker.spawn(async move {
+        let mut batch = Vec::with_capacity(events.lines.len());
+        let mut alerts = Vec::new();
+        let mut failure = None;
+        for (at, line) in &events.lines {
+            match prepare_record(line, &d.spec, &opts, &gate, &mut alerts) {
+                Ok(r) => batch.push(r),
+                Err(e) => {
+                    failure = Some((*at, e));
+                    break;
+                }
+            }
+        }
+        let positions = if batch.is_empty() { Vec::new() } else { log.produce(&topic, batch, acks).await? };
+        report_alerts(&log, &alerts).await?;
+        Ok::<_, LogError>((positions, failure))
+    });
+    let (positions, failure) = run.await.map_err(ApiError::internal)?.map_err(log_error)?;
+    let records: Vec<Value> = positions.iter().map(position).collect();
+    let Some((at, e)) = failure else {
+        return Ok(Json(json!({ "records": records })));
+    };
+    let (unit, field_prefix) = if events.array { ("record", format!("/{at}")) } else { ("line", String::new()) };
+    let field = format!("{field_prefix}{}", e.field.as_deref().unwrap_or(""));
+    let mut err = ApiError::invalid_field(if field.is_empty() { "(body)".to_owned() } else { field }, "");
+    err.code = "invalid_record";
+    err.message = format!(
+        "{unit} {at}: {}; {} record(s) before it were appended, nothing from this {unit} on was",
+        e.message,
+        records.len()
+    );
+    let mut details = json!({ "records": records, "reason": e.message });
+    details[unit] = json!(at);
+    Err(err.with_details(details))
+}
+
+/// The events of a produce body: NDJSON lines (1-based line numbers, blank lines skipped) or the
+/// elements of a JSON array (0-based indexes), each as its exact text.
+struct Events {
+    lines: Vec<(usize, String)>,
+    array: bool,
+}
+
+impl Events {
+    fn parse(body: &[u8]) -> Result<Events, ApiError> {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", format!("the body is not UTF-8: {e}"))
+        })?;
+        if text.trim_start().starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not a valid JSON array: {e}"),
+                )
+            })?;
+            let lines = items.iter().enumerate().map(|(i, v)| (i, v.get().to_owned())).collect();
+            return Ok(Events { lines, array: true });
+        }
+        let lines: Vec<(usize, String)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, l.to_owned()))
+            .collect();
+        if lines.is_empty() {
+            return Err(ApiError::invalid_field(
+                "(body)",
+                "no records: send NDJSON (one event per line) or a JSON array",
+            ));
+        }
+        Ok(Events { lines, array: false })
+    }
+}
+
+/// One record as the read endpoints show it; `value` is the event's JSON as stored.
+#[derive(Serialize)]
+struct RecordView {
+    partition: u32,
+    offset: u64,
+    timestamp_ms: i64,
+    key: Option<String>,
+    value: Box<RawValue>,
+}
+
+impl RecordView {
+    fn of(r: &Record) -> RecordView {
+        let value = match r.value.as_deref() {
+            None => RawValue::from_string("null".to_owned()),
+            Some(v) => match std::str::from_utf8(v).ok().filter(|t| serde_json::from_str::<&RawValue>(t).is_ok()) {
+                Some(text) => RawValue::from_string(text.trim().to_owned()),
+                // Not JSON: shown as a JSON string.
+                None => RawValue::from_string(Value::String(String::from_utf8_lossy(v).into_owned()).to_string()),
+            },
+        }
+        .expect("valid JSON");
+        RecordView {
+            partition: r.partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp,
+            key: r.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()),
+            value,
+        }
+    }
+}
+
+fn position(p: &RecordPosition) -> Value {
+    json!({ "partition": p.partition, "offset": p.offset })
+}
+
+async fn describe_topic(state: &AppState, topic: &str) -> Result<TopicDescription, ApiError> {
+    state.executor().log().describe_topic(topic).await.map_err(log_error)
+}
+
+/// `P:O,P:O` → offsets per partition.
+fn parse_offsets(text: &str, d: &TopicDescription) -> Result<HashMap<u32, u64>, ApiError> {
+    let mut out = HashMap::new();
+    for item in text.split(',').filter(|s| !s.is_empty()) {
+        let parsed = item.split_once(':').and_then(|(p, o)| Some((p.parse::<u32>().ok()?, o.parse::<u64>().ok()?)));
+        match parsed {
+            Some((p, o)) if p < d.spec.partitions => {
+                out.insert(p, o);
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "offsets",
+                    format!("`{item}`: write PARTITION:OFFSET, partitions 0..{}", d.spec.partitions),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Query parameters, with unknown ones refused.
+struct Fields<'a> {
+    params: &'a [(String, String)],
+}
+
+impl<'a> Fields<'a> {
+    fn new(params: &'a [(String, String)], known: &[&str]) -> Result<Self, ApiError> {
+        if let Some((k, _)) = params.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            return Err(ApiError::invalid_field(
+                k.clone(),
+                format!("unknown parameter; this endpoint takes {}", known.join(", ")),
+            ));
+        }
+        Ok(Self { params })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.params.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn partition(&self, d: &TopicDescription) -> Result<Option<u32>, ApiError> {
+        let Some(v) = self.get("partition") else { return Ok(None) };
+        match v.parse::<u32>() {
+            Ok(p) if p < d.spec.partitions => Ok(Some(p)),
+            _ => Err(ApiError::invalid_field(
+                "partition",
+                format!("`{v}`: `{}` has partitions 0..{}", d.spec.name, d.spec.partitions),
+            )),
+        }
+    }
+
+    fn offset(&self) -> Result<Option<u64>, ApiError> {
+        self.get("offset")
+            .map(|v| v.parse::<u64>().map_err(|_| ApiError::invalid_field("offset", format!("`{v}`: not an offset"))))
+            .transpose()
+    }
+
+    fn since(&self) -> Result<Option<i64>, ApiError> {
+        self.get("since")
+            .map(|v| {
+                v.parse::<Timestamp>().map(|t| t.unix_millis()).map_err(|_| {
+                    ApiError::invalid_field("since", format!("`{v}`: give an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The log's errors as the API shows them.
+fn log_error(e: LogError) -> ApiError {
+    match e {
+        LogError::UnknownTopic(t) => {
+            ApiError::not_found("unknown_topic", format!("topic `{t}` does not exist; GET /v1/topics lists them"))
+        }
+        LogError::TopicExists(t) => ApiError::conflict("topic_exists", format!("topic `{t}` already exists")),
+        LogError::InvalidTopic(m) => ApiError::invalid_field("(body)", m),
+        e @ LogError::UnknownPartition { .. } => ApiError::invalid_field("partition", e),
+        e @ LogError::OffsetOutOfRange { .. } => ApiError::invalid_field("offset", e),
+        e @ LogError::RecordTooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "record_too_large", e.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "the log refused a request");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", "the event log is unavailable; try again")
+        }
+    }
+}
