@@ -139,7 +139,11 @@ impl Segment {
                 // crash: start from the last entry before them, so only the tail is scanned, not
                 // the whole segment. The dropped entries are re-created by the scan.
                 let stored = entries.len();
-                while entries.last().is_some_and(|e| seg.zeros_at(e.position as u64)) {
+                let header_of_zeros = |pos: u64| {
+                    let end = pos + HEADER_LEN as u64;
+                    end <= file_len && seg.is_zero(pos, end).unwrap_or(false)
+                };
+                while entries.last().is_some_and(|e| header_of_zeros(e.position as u64)) {
                     entries.pop();
                 }
                 if entries.len() < stored {
@@ -198,12 +202,6 @@ impl Segment {
             entries.push(e);
         }
         Some(entries)
-    }
-
-    /// Whether a whole batch header's worth of zeros lies at `pos` (unused allocation).
-    fn zeros_at(&self, pos: u64) -> bool {
-        let mut hdr = [0u8; HEADER_LEN];
-        self.file.read_exact_at(&mut hdr, pos).is_ok() && hdr.iter().all(|&b| b == 0)
     }
 
     /// Keeps the first `entries` entries of both index files.
