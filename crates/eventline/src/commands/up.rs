@@ -79,6 +79,15 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| Exit::new(1, format!("cannot listen on {} (gateway.listen): {e}", config.gateway.listen)))?;
     let addr = listener.local_addr()?;
+    // Where the CLI finds this server while the log is locked (`crate::remote`).
+    let mut reachable = addr;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    UpFile { pid: std::process::id(), url: format!("http://{reachable}") }
+        .write(&config.data_dir)
+        .with_context(|| format!("cannot write {}", config.data_dir.join(remote::UP_FILE).display()))?;
+
     // The key's id only; the secret stays in the file.
     eprintln!(
         "eventline: admin API key {} {} {} (mode 0600; send it as `Authorization: Bearer $(cat {})`)",
@@ -92,15 +101,6 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         log.backend(),
         db_path.display()
     );
-
-    // Where the CLI finds this server while the log is locked (`crate::remote`).
-    let mut reachable = addr;
-    if reachable.ip().is_unspecified() {
-        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    UpFile { pid: std::process::id(), url: format!("http://{reachable}") }
-        .write(&config.data_dir)
-        .with_context(|| format!("cannot write {}", config.data_dir.join(remote::UP_FILE).display()))?;
 
     let readiness = Arc::new(Readiness::default());
     let prices = PriceFeed::new(log.clone(), db.clone());

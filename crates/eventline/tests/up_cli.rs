@@ -1,0 +1,247 @@
+//! `topics`, `produce` and `consume` while `eventline up` runs on the same data directory: the
+//! log is locked by `up`, so the commands go through its gateway (found in `<data-dir>/up.json`)
+//! and print what they print on the log itself; once `up` stops they open the log again.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_eventline");
+const TOPIC: &str = "external.market.data";
+
+fn cmd(data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(EXE);
+    c.arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("EVENTLINE_CONFIG")
+        .env_remove("EVENTLINE_BACKEND")
+        .env_remove("EVENTLINE_LOG_LEVEL");
+    c
+}
+
+fn run(data: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child =
+        cmd(data, args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "exit {}: {}", o.status, String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn tick(symbol: &str, price: f64, note: Option<&str>) -> String {
+    let mut v = serde_json::json!({
+        "symbol": symbol, "price": price, "currency": "USD", "timestamp": "2026-11-27T10:00:00Z",
+        "_metadata": {"timestamp": "2026-11-27T10:00:00.001Z", "message_id": format!("m-{symbol}-{price}"), "producer": "test"}
+    });
+    if let Some(n) = note {
+        v["note"] = n.into();
+    }
+    serde_json::to_string(&v).unwrap()
+}
+
+/// A running `eventline up` on `data`, listening on a free port.
+struct Up {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Up {
+    fn start(data: &Path) -> Up {
+        let mut child = cmd(data, &["up"])
+            .env("EVENTLINE_GATEWAY__LISTEN", "127.0.0.1:0")
+            .env("EVENTLINE_LOG_LEVEL", "info")
+            .env_remove("EVENTLINE_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut up = Up { child, stderr: rx, seen: Vec::new() };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !up.seen.iter().any(|l| l.contains("gateway listening on http://")) {
+            assert!(Instant::now() < deadline, "up never listened:\n{}", up.seen.join("\n"));
+            if let Ok(l) = up.stderr.recv_timeout(Duration::from_millis(200)) {
+                up.seen.push(l);
+            }
+            assert!(up.child.try_wait().unwrap().is_none(), "up exited:\n{}", up.seen.join("\n"));
+        }
+        up
+    }
+
+    fn terminate(mut self) {
+        assert!(Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "up did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(300)) {
+            self.seen.push(l);
+        }
+        assert!(status.success(), "up exited {status}:\n{}", self.seen.join("\n"));
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads lines of a child's stdout on a thread.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn the_cli_goes_through_a_running_up_and_opens_the_log_again_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let up = Up::start(data);
+    let up_file: Value = serde_json::from_slice(&std::fs::read(data.join("up.json")).unwrap()).unwrap();
+    assert_eq!(up_file["pid"], up.child.id());
+    assert!(up_file["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{up_file}");
+
+    // topics list / describe through the server: the same shapes as on the log.
+    let list = ok(&run(data, &["topics", "list", "--json"], ""));
+    let names: Vec<String> =
+        list.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["name"].as_str().unwrap().to_owned()).collect();
+    assert!(names.contains(&TOPIC.to_owned()) && names.contains(&"agent.executions".to_owned()), "{list}");
+    let table = ok(&run(data, &["topics", "list"], ""));
+    assert!(table.starts_with("TOPIC") && table.contains(TOPIC), "{table}");
+    let desc: Value = serde_json::from_str(&ok(&run(data, &["topics", "describe", TOPIC, "--json"], ""))).unwrap();
+    assert_eq!(desc["spec"]["name"], TOPIC);
+    let missing = run(data, &["topics", "describe", "no.such.topic"], "");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no.such.topic"));
+
+    // A follower started before anything is produced.
+    let mut follower =
+        cmd(data, &["consume", TOPIC, "--follow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let followed = lines_of(&mut follower);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // produce through the server: one position per line, in order (one symbol → one partition).
+    let lines = [
+        tick("ZZTEST", 10.0, None),
+        tick("ZZTEST", 11.0, Some("call jane.doe@example.com about this")),
+        tick("ZZTEST", 12.0, None),
+    ];
+    let out = ok(&run(data, &["produce", TOPIC], &(lines.join("\n") + "\n")));
+    let positions: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(positions.len(), 3, "{out}");
+    let p = positions[0]["partition"].as_u64().unwrap();
+    let first = positions[0]["offset"].as_u64().unwrap();
+    for (i, pos) in positions.iter().enumerate() {
+        assert_eq!(pos["partition"].as_u64(), Some(p));
+        assert_eq!(pos["offset"].as_u64(), Some(first + i as u64), "{out}");
+    }
+
+    // consume through the server: the events as produced, gated.
+    let consumed = ok(&run(data, &["consume", TOPIC, "--from-beginning", "--max", "3"], ""));
+    let got: Vec<&str> = consumed.lines().collect();
+    assert_eq!(got.len(), 3, "{consumed}");
+    assert_eq!(got[0], lines[0]);
+    assert_eq!(got[2], lines[2]);
+    assert!(!got[1].contains("jane.doe@example.com"), "PII reached the log: {}", got[1]);
+    let second: Value = serde_json::from_str(got[1]).unwrap();
+    assert_eq!(second["price"], 11.0);
+
+    // The follower got them too, as they were produced.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(l) = followed.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    assert_eq!(seen, got, "the follower saw the produced records");
+
+    // A bad line: exit 1, the line and field named; the good line before it is appended.
+    let bad = run(
+        data,
+        &["produce", TOPIC],
+        &format!("{}\n{}\n", tick("ZZTEST", 13.0, None), tick("ZZTEST", 14.0, None).replace("14.0", "\"high\"")),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("line 2") && err.contains("/price"), "{err}");
+    assert!(err.contains("1 record(s) before it were appended"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&bad.stdout).lines().count(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut fourth = None;
+    while fourth.is_none() && Instant::now() < deadline {
+        fourth = followed.recv_timeout(Duration::from_millis(200)).ok();
+    }
+    assert_eq!(
+        fourth.as_deref(),
+        Some(tick("ZZTEST", 13.0, None).as_str()),
+        "the follower saw the record produced later"
+    );
+    let _ = follower.kill();
+    let _ = follower.wait();
+
+    // Consumer groups need the log itself.
+    let grouped = run(data, &["consume", TOPIC, "--group", "g1"], "");
+    assert_eq!(grouped.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&grouped.stderr).contains("--group"));
+
+    // A topic created through the server.
+    ok(&run(data, &["topics", "create", "scratch.remote", "--partitions", "2"], ""));
+    let desc: Value =
+        serde_json::from_str(&ok(&run(data, &["topics", "describe", "scratch.remote", "--json"], ""))).unwrap();
+    assert_eq!(desc["spec"]["partitions"], 2);
+
+    let through_server = ok(&run(data, &["consume", TOPIC, "--from-beginning"], ""));
+    up.terminate();
+    assert!(!data.join("up.json").exists(), "up.json is removed on a clean shutdown");
+
+    // Without up the same commands open the log directly and see the same records.
+    let direct = ok(&run(data, &["consume", TOPIC, "--from-beginning"], ""));
+    assert_eq!(direct, through_server);
+    assert!(direct.lines().count() >= 4, "{direct}");
+    let list = ok(&run(data, &["topics", "list", "--json"], ""));
+    assert!(list.contains("scratch.remote"));
+    let out = ok(&run(data, &["produce", TOPIC], &(tick("ZZTEST", 15.0, None) + "\n")));
+    assert_eq!(out.lines().count(), 1);
+}
+
+#[test]
+fn a_stale_up_file_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // No process has this pid (above the kernel's limit).
+    std::fs::write(data.join("up.json"), r#"{"pid": 4294967, "url": "http://127.0.0.1:9"}"#).unwrap();
+    let out = ok(&run(data, &["topics", "list", "--json"], ""));
+    assert!(out.contains(TOPIC));
+}
