@@ -235,7 +235,7 @@ async fn bad_bodies_get_400_413_415_422_naming_the_field() {
         error_of(post(r#"{"user_id": "u-404", "query": "card balance"}"#.into(), "application/json").await.unwrap())
             .await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("user_not_found")));
-    let (status, e) = error_of(s.req(reqwest::Method::GET, "/v1/topics", Some(&s.admin)).send().await.unwrap()).await;
+    let (status, e) = error_of(s.req(reqwest::Method::GET, "/v1/analytics/agents", Some(&s.admin)).send().await.unwrap()).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
     assert!(e["message"].as_str().unwrap().contains("POST /v1/query"), "lists what exists: {e}");
     assert!(s.events(AGENT_EXECUTIONS).await.is_empty(), "no rejected request ran an agent");
@@ -787,4 +787,133 @@ async fn records_that_are_not_ticks_go_to_the_dead_letter_topic_and_the_feed_goe
         assert_eq!(r.key.as_deref(), Some(&b"AAPL"[..]), "the key is kept");
     }
     s.shutdown().await;
+}
+
+fn tick(price: f64, note: Option<&str>) -> String {
+    let mut v = json!({
+        "symbol": "ZZAPI", "price": price, "currency": "USD", "timestamp": "2026-11-27T10:00:00Z",
+        "_metadata": {"timestamp": "2026-11-27T10:00:00.001Z", "message_id": format!("m-{price}"), "producer": "t"}
+    });
+    if let Some(n) = note {
+        v["note"] = n.into();
+    }
+    v.to_string()
+}
+
+#[tokio::test]
+async fn topics_endpoints_by_role_and_404_for_unknown_topics() {
+    let s = Server::start().await;
+    let (read, ingest, agent) = (s.new_key("read").await, s.new_key("ingest").await, s.new_key("agent").await);
+    let get = |path: &str, key: Option<&str>| s.req(reqwest::Method::GET, path, key).send();
+    let topic = "external.market.data";
+
+    // Reads: read and admin; not agent or ingest; 401 without a key.
+    for key in [&read, &s.admin] {
+        let list: Value = get("/v1/topics", Some(key)).await.unwrap().json().await.unwrap();
+        let names: Vec<&str> =
+            list["topics"].as_array().unwrap().iter().map(|t| t["spec"]["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&topic), "{list}");
+    }
+    for key in [&agent, &ingest] {
+        assert_eq!(error_of(get("/v1/topics", Some(key)).await.unwrap()).await.0, StatusCode::FORBIDDEN);
+        let path = format!("/v1/topics/{topic}/records");
+        assert_eq!(error_of(get(&path, Some(key)).await.unwrap()).await.0, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(error_of(get("/v1/topics", None).await.unwrap()).await.0, StatusCode::UNAUTHORIZED);
+    for path in ["/v1/topics/no.such", "/v1/topics/no.such/records", "/v1/topics/no.such/stream"] {
+        let (status, e) = error_of(get(path, Some(&read)).await.unwrap()).await;
+        assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_topic")), "{path}: {e}");
+    }
+
+    // Produce: ingest and admin; read cannot. NDJSON in, positions out, gated.
+    let body = format!("{}\n{}\n", tick(1.0, None), tick(2.0, Some("mail jane.doe@example.com")));
+    let post = |key: &str, body: String| {
+        s.req(reqwest::Method::POST, &format!("/v1/topics/{topic}/records"), Some(key))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+    };
+    assert_eq!(error_of(post(&read, body.clone()).await.unwrap()).await.0, StatusCode::FORBIDDEN);
+    let r = post(&ingest, body).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{v}");
+    let p = records[0]["partition"].as_u64().unwrap();
+    assert_eq!(records[1]["offset"].as_u64(), Some(records[0]["offset"].as_u64().unwrap() + 1));
+    let r = post(&ingest, format!("[{}]", tick(3.0, None))).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "a JSON array works too");
+
+    // The first bad line stops the request: the good ones before it are appended.
+    let bad = format!("{}\n\n{}\n{}\n", tick(4.0, None), tick(5.0, None).replace("5.0", "\"x\""), tick(6.0, None));
+    let (status, e) = error_of(post(&s.admin, bad).await.unwrap()).await;
+    assert_eq!(
+        (status, e["code"].as_str(), e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_record"), Some("/price")),
+        "{e}"
+    );
+    assert_eq!(e["details"]["line"], 3, "blank lines count: {e}");
+    assert_eq!(e["details"]["records"].as_array().unwrap().len(), 1, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("line 3: "), "{e}");
+
+    // Records read back: the events as stored, PII gated.
+    let page: Value = get(&format!("/v1/topics/{topic}/records?partition={p}&offset=0&limit=10"), Some(&read))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = page["records"].as_array().unwrap();
+    assert_eq!(got.len(), 4, "{page}");
+    assert_eq!(got[0]["value"]["price"], 1.0);
+    assert_eq!(got[1]["value"]["price"], 2.0);
+    assert!(!page.to_string().contains("jane.doe@example.com"), "{page}");
+    assert_eq!(page["next_offset"], 4);
+    let (status, e) =
+        error_of(get(&format!("/v1/topics/{topic}/records?limit=5000"), Some(&read)).await.unwrap()).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
+    let (status, e) =
+        error_of(get(&format!("/v1/topics/{topic}/records?partition=99"), Some(&read)).await.unwrap()).await;
+    assert_eq!((status, e["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("partition")));
+    let since: Value =
+        get(&format!("/v1/topics/{topic}/records?partition={p}&since=2999-01-01T00:00:00Z"), Some(&read))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(since["records"].as_array().unwrap().len(), 0, "{since}");
+
+    // The stream: from the beginning, one `record` event per record.
+    let mut stream =
+        get(&format!("/v1/topics/{topic}/stream?partition={p}&from=beginning"), Some(&read)).await.unwrap();
+    let r = &mut stream;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut text = String::new();
+    while text.matches("event: record").count() < 4 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), r.chunk()).await.unwrap().unwrap().unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains(&format!("id: {p}:0")), "{text}");
+
+    // Create: admin only.
+    let spec = json!({"name": "scratch", "partitions": 2, "replication_factor": 1, "retention": "1day",
+        "retention_bytes": null, "compression": "none", "acks": "all", "key_pointer": null});
+    let create = |key: &str| s.req(reqwest::Method::POST, "/v1/topics", Some(key)).json(&spec).send();
+    assert_eq!(error_of(create(&read).await.unwrap()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(error_of(create(&ingest).await.unwrap()).await.0, StatusCode::FORBIDDEN);
+    let r = create(&s.admin).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["partitions"].as_array().unwrap().len(), 2);
+    assert_eq!(error_of(create(&s.admin).await.unwrap()).await.0, StatusCode::CONFLICT);
+    // An open stream does not hold up shutdown: it ends, and the client sees the end.
+    tokio::time::timeout(Duration::from_secs(10), s.shutdown()).await.expect("shutdown waited for an open stream");
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(c) = stream.chunk().await.unwrap() {
+            let _ = c;
+        }
+    });
+    rest.await.expect("the stream ended");
 }
