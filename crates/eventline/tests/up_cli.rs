@@ -174,6 +174,11 @@ fn the_cli_goes_through_a_running_up_and_opens_the_log_again_after_it() {
     assert_eq!(got[0], lines[0]);
     assert_eq!(got[2], lines[2]);
     assert!(!got[1].contains("jane.doe@example.com"), "PII reached the log: {}", got[1]);
+    let since = ok(&run(data, &["consume", TOPIC, "--since", "10m", "--max", "3"], ""));
+    assert_eq!(since, consumed, "--since through the server");
+    let from =
+        ok(&run(data, &["consume", TOPIC, "--partition", &p.to_string(), "--offset", &(first + 1).to_string()], ""));
+    assert_eq!(from.lines().collect::<Vec<_>>(), got[1..], "--offset through the server");
     let second: Value = serde_json::from_str(got[1]).unwrap();
     assert_eq!(second["price"], 11.0);
 

@@ -55,7 +55,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
                 stamp: args.stamp,
                 producer: config.producer.clone(),
             };
-            Sink::Local { log, spec, gate, acks, opts }
+            Sink::Local { log, spec, gate: Box::new(gate), acks, opts }
         }
         LogAccess::Remote(r) => {
             // Fail before reading stdin when the topic does not exist.
@@ -126,7 +126,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
 
 /// Where the records go: the log itself, or the gateway of the `up` that holds it.
 enum Sink {
-    Local { log: Arc<dyn EventLog>, spec: TopicSpec, gate: Gate, acks: Acks, opts: RecordOptions },
+    Local { log: Arc<dyn EventLog>, spec: TopicSpec, gate: Box<Gate>, acks: Acks, opts: RecordOptions },
     Remote { remote: remote::Remote, params: ProduceParams },
 }
 
