@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use bytes::Bytes;
 use eventline_log::{EventLog, LogError, PartitionInfo, Record, TopicDescription};
 use eventline_model::topics::TopicSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
+
+use eventline_gateway::wire::RecordView;
 
 use crate::Exit;
 use crate::backend::open_log;
@@ -117,30 +117,6 @@ impl From<DescriptionView> for TopicDescription {
                     size_bytes: p.size_bytes,
                 })
                 .collect(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct RecordView {
-    partition: u32,
-    offset: u64,
-    timestamp_ms: i64,
-    key: Option<String>,
-    value: Box<RawValue>,
-}
-
-impl RecordView {
-    fn into_record(self, topic: &Arc<str>) -> Record {
-        let value = self.value.get();
-        Record {
-            topic: topic.clone(),
-            partition: self.partition,
-            offset: self.offset,
-            timestamp: self.timestamp_ms,
-            key: self.key.map(Bytes::from),
-            value: (value != "null").then(|| Bytes::copy_from_slice(value.as_bytes())),
-            headers: Vec::new(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod produce;
 mod routes;
 pub mod server;
 pub mod state;
+pub mod wire;
 
 pub use server::{router, serve};
 pub use state::{AppState, GatewayOptions, Readiness};

@@ -72,7 +72,7 @@ pub fn prepare_record(
     let mut event: Value =
         serde_json::from_str(line).map_err(|e| RecordError { field: None, message: format!("not JSON: {e}") })?;
     if opts.stamp {
-        stamp(&mut event, &opts.producer);
+        Metadata::stamp_missing(&mut event, &opts.producer);
     }
     if let Err(e) = schema::validate(&spec.name, &event) {
         let mut message = e.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ");
@@ -120,18 +120,4 @@ pub async fn report_alerts(log: &Arc<dyn EventLog>, alerts: &[ComplianceAlert]) 
     log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
     tracing::info!(alerts = alerts.len(), "PII findings reported on {COMPLIANCE_ALERTS}");
     Ok(())
-}
-
-/// Fills in `_metadata` and the top-level `timestamp` where they are missing.
-fn stamp(event: &mut Value, producer: &str) {
-    let Some(obj) = event.as_object_mut() else { return };
-    let meta = Metadata::new(producer);
-    let now = meta.timestamp.as_str().to_owned();
-    let m = obj.entry("_metadata").or_insert_with(|| serde_json::json!({}));
-    if let Some(m) = m.as_object_mut() {
-        m.entry("timestamp").or_insert_with(|| Value::String(now.clone()));
-        m.entry("message_id").or_insert_with(|| Value::String(meta.message_id.to_string()));
-        m.entry("producer").or_insert_with(|| Value::String(producer.to_owned()));
-    }
-    obj.entry("timestamp").or_insert(Value::String(now));
 }

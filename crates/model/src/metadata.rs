@@ -62,6 +62,23 @@ impl Metadata {
             extra: Default::default(),
         }
     }
+
+    /// Fills in `_metadata` (`timestamp`, UUID v7 `message_id`, `producer`) and the top-level
+    /// `timestamp` of `event` where they are missing; what the caller sent is kept. What
+    /// `eventline produce --stamp` and the gateway's ingest endpoints do to inbound events.
+    pub fn stamp_missing(event: &mut serde_json::Value, producer: &str) {
+        use serde_json::Value;
+        let Some(obj) = event.as_object_mut() else { return };
+        let meta = Metadata::new(producer);
+        let now = meta.timestamp.as_str().to_owned();
+        let m = obj.entry("_metadata").or_insert_with(|| serde_json::json!({}));
+        if let Some(m) = m.as_object_mut() {
+            m.entry("timestamp").or_insert_with(|| Value::String(now.clone()));
+            m.entry("message_id").or_insert_with(|| Value::String(meta.message_id.to_string()));
+            m.entry("producer").or_insert_with(|| Value::String(producer.to_owned()));
+        }
+        obj.entry("timestamp").or_insert(Value::String(now));
+    }
 }
 
 #[cfg(test)]

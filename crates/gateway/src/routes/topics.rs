@@ -33,11 +33,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use eventline_log::{Header, LogError, Record, RecordPosition, TopicDescription};
+use eventline_log::{Header, LogError, RecordPosition, TopicDescription};
 use eventline_model::Timestamp;
 use eventline_model::topics::{Acks, TopicSpec};
 use futures_util::Stream;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -46,6 +45,7 @@ use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::produce::{RecordOptions, prepare_record, report_alerts};
 use crate::state::AppState;
+use crate::wire::RecordView;
 
 /// Records per `GET …/records` when `limit` is not given, and the most it may ask for.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -299,37 +299,6 @@ impl Events {
             ));
         }
         Ok(Events { lines, array: false })
-    }
-}
-
-/// One record as the read endpoints show it; `value` is the event's JSON as stored.
-#[derive(Serialize)]
-struct RecordView {
-    partition: u32,
-    offset: u64,
-    timestamp_ms: i64,
-    key: Option<String>,
-    value: Box<RawValue>,
-}
-
-impl RecordView {
-    fn of(r: &Record) -> RecordView {
-        let value = match r.value.as_deref() {
-            None => RawValue::from_string("null".to_owned()),
-            Some(v) => match std::str::from_utf8(v).ok().filter(|t| serde_json::from_str::<&RawValue>(t).is_ok()) {
-                Some(text) => RawValue::from_string(text.trim().to_owned()),
-                // Not JSON: shown as a JSON string.
-                None => RawValue::from_string(Value::String(String::from_utf8_lossy(v).into_owned()).to_string()),
-            },
-        }
-        .expect("valid JSON");
-        RecordView {
-            partition: r.partition,
-            offset: r.offset,
-            timestamp_ms: r.timestamp,
-            key: r.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()),
-            value,
-        }
     }
 }
 

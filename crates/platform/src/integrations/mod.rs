@@ -157,7 +157,7 @@ impl IntegrationIngest {
         let mut first_bad = None;
         let mut invalid_events = 0;
         for (index, event) in events.iter_mut().enumerate() {
-            stamp(event, &me.producer);
+            Metadata::stamp_missing(event, &me.producer);
             if let Err(e) = schema::validate(topic, event) {
                 invalid_events += 1;
                 if first_bad.is_none() {
@@ -265,21 +265,6 @@ fn key_spec(topic: &str) -> TopicSpec {
     TopicSpec { key_pointer: key, ..TopicSpec::new(topic) }
 }
 
-/// Fills in `_metadata` (`timestamp`, UUID v7 `message_id`, `producer`) and the top-level
-/// `timestamp` where they are missing; what the caller sent is kept.
-pub fn stamp(event: &mut Value, producer: &str) {
-    let Some(obj) = event.as_object_mut() else { return };
-    let meta = Metadata::new(producer);
-    let now = meta.timestamp.as_str().to_owned();
-    let m = obj.entry("_metadata").or_insert_with(|| serde_json::json!({}));
-    if let Some(m) = m.as_object_mut() {
-        m.entry("timestamp").or_insert_with(|| Value::String(now.clone()));
-        m.entry("message_id").or_insert_with(|| Value::String(meta.message_id.to_string()));
-        m.entry("producer").or_insert_with(|| Value::String(producer.to_owned()));
-    }
-    obj.entry("timestamp").or_insert(Value::String(now));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +287,7 @@ mod tests {
     fn stamp_fills_only_what_is_missing() {
         let mut ev =
             json!({"symbol": "AAPL", "_metadata": {"message_id": "mine"}, "timestamp": "2026-01-01T00:00:00Z"});
-        stamp(&mut ev, "p");
+        Metadata::stamp_missing(&mut ev, "p");
         assert_eq!(ev["_metadata"]["message_id"], "mine");
         assert_eq!(ev["_metadata"]["producer"], "p");
         assert_eq!(ev["timestamp"], "2026-01-01T00:00:00Z");
