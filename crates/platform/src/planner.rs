@@ -47,6 +47,10 @@ impl Default for Planner {
                 &[
                     "loan",
                     "loans",
+                    "loan balance",
+                    "mortgage balance",
+                    "loan payment",
+                    "payment schedule",
                     "mortgage",
                     "owe",
                     "borrow",
@@ -147,6 +151,9 @@ mod tests {
         assert_eq!(agent("show my last 5 transactions"), Some(AgentId::CardAgent));
         assert_eq!(agent("how much do I still owe?"), Some(AgentId::LoanAgent));
         assert_eq!(agent("what are my holdings worth"), Some(AgentId::WealthAgent));
+        // The phrase names the intent even when words of another agent come along.
+        assert_eq!(agent("I paid by card; what is my loan balance?"), Some(AgentId::LoanAgent));
+        assert_eq!(agent("show the payment schedule"), Some(AgentId::LoanAgent));
     }
 
     #[test]
