@@ -1,106 +1,16 @@
 //! `eventline up` as an operator runs it: the real binary on a fresh data directory, a real HTTP
 //! client, SIGTERM to stop, then the log read back from disk.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
 use serde_json::{Value, json};
 
-const EXE: &str = env!("CARGO_BIN_EXE_eventline");
+mod up_harness;
 
-struct Up {
-    child: Child,
-    url: String,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Up {
-    /// Starts `eventline up` on `data` with a free port; returns once it listens.
-    fn start(data: &Path, extra: &[&str]) -> Up {
-        let mut child = Command::new(EXE)
-            .arg("--data-dir")
-            .arg(data)
-            .arg("up")
-            .args(extra)
-            .env("EVENTLINE_GATEWAY__LISTEN", "127.0.0.1:0")
-            .env("EVENTLINE_LOG_LEVEL", "info")
-            .env_remove("EVENTLINE_CONFIG")
-            .env_remove("EVENTLINE_DATABASE_URL")
-            .env_remove("EVENTLINE_BACKEND")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut up = Up { child, url: String::new(), stderr: rx, seen: Vec::new() };
-        let line = up.wait_for_line("gateway listening on http://");
-        let at = line.find("http://").unwrap();
-        up.url = line[at..].split_whitespace().next().unwrap().to_owned();
-        up
-    }
-
-    fn wait_for_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            match self.stderr.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(status) = self.child.try_wait().unwrap() {
-                        panic!("eventline up exited with {status} before `{needle}`:\n{}", self.seen.join("\n"));
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        panic!("no `{needle}` from eventline up:\n{}", self.seen.join("\n"));
-    }
-
-    /// SIGTERM, then waits for the exit; returns all of stderr.
-    fn terminate(mut self) -> String {
-        let kill = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
-        assert!(kill.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "eventline up did not stop within 60 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
-        let text = self.seen.join("\n");
-        assert!(status.success(), "exit {status}:\n{text}");
-        assert!(text.contains("stopped cleanly"), "{text}");
-        text
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use up_harness::{EXE, Up};
 
 async fn topic(data: &Path, name: &str) -> Vec<Value> {
     let log = EmbeddedLog::open(data.join("log"), EmbeddedOptions::default()).unwrap();

@@ -2,15 +2,16 @@
 //! log is locked by `up`, so the commands go through its gateway (found in `<data-dir>/up.json`)
 //! and print what they print on the log itself; once `up` stops they open the log again.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const EXE: &str = env!("CARGO_BIN_EXE_eventline");
+mod up_harness;
+
+use up_harness::{EXE, Up};
 const TOPIC: &str = "external.market.data";
 
 fn cmd(data: &Path, args: &[&str]) -> Command {
@@ -47,87 +48,11 @@ fn tick(symbol: &str, price: f64, note: Option<&str>) -> String {
     serde_json::to_string(&v).unwrap()
 }
 
-/// A running `eventline up` on `data`, listening on a free port.
-struct Up {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Up {
-    fn start(data: &Path) -> Up {
-        let mut child = cmd(data, &["up"])
-            .env("EVENTLINE_GATEWAY__LISTEN", "127.0.0.1:0")
-            .env("EVENTLINE_LOG_LEVEL", "info")
-            .env_remove("EVENTLINE_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut up = Up { child, stderr: rx, seen: Vec::new() };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !up.seen.iter().any(|l| l.contains("gateway listening on http://")) {
-            assert!(Instant::now() < deadline, "up never listened:\n{}", up.seen.join("\n"));
-            if let Ok(l) = up.stderr.recv_timeout(Duration::from_millis(200)) {
-                up.seen.push(l);
-            }
-            assert!(up.child.try_wait().unwrap().is_none(), "up exited:\n{}", up.seen.join("\n"));
-        }
-        up
-    }
-
-    fn terminate(mut self) {
-        assert!(Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "up did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(300)) {
-            self.seen.push(l);
-        }
-        assert!(status.success(), "up exited {status}:\n{}", self.seen.join("\n"));
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads lines of a child's stdout on a thread.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 #[test]
 fn the_cli_goes_through_a_running_up_and_opens_the_log_again_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let up = Up::start(data);
+    let up = Up::start(data, &[]);
     let up_file: Value = serde_json::from_slice(&std::fs::read(data.join("up.json")).unwrap()).unwrap();
     assert_eq!(up_file["pid"], up.child.id());
     assert!(up_file["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{up_file}");
@@ -148,7 +73,7 @@ fn the_cli_goes_through_a_running_up_and_opens_the_log_again_after_it() {
     // A follower started before anything is produced.
     let mut follower =
         cmd(data, &["consume", TOPIC, "--follow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let followed = lines_of(&mut follower);
+    let followed = up_harness::lines(follower.stdout.take().unwrap());
     std::thread::sleep(Duration::from_millis(1500));
 
     // produce through the server: one position per line, in order (one symbol → one partition).
