@@ -179,16 +179,22 @@ impl Remote {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = req
-            .send()
-            .await
-            .map_err(|e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = self.exchange(req).await?;
         if status.is_success() {
             return Ok(body);
         }
         Err(Exit::new(1, self.error_text(status, &body)).into())
+    }
+
+    /// Sends `req`; the status and the JSON body (null when there is none), whatever the status.
+    async fn exchange(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let response = req.send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Exit {
+        Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url()))
     }
 
     fn error_text(&self, status: reqwest::StatusCode, body: &Value) -> String {
@@ -266,12 +272,7 @@ impl Remote {
             .query(&q)
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
             .body(ndjson);
-        let response = req
-            .send()
-            .await
-            .map_err(|e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = self.exchange(req).await?;
         let positions = |v: &Value| -> anyhow::Result<Vec<Position>> {
             serde_json::from_value(v.clone()).context("unexpected answer to POST /v1/topics/{topic}/records")
         };
@@ -295,10 +296,12 @@ impl Remote {
         if let [(p, _)] = offsets {
             q.push(("partition", p.to_string()));
         }
-        let response =
-            self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}/stream")).query(&q).send().await.map_err(
-                |e| Exit::new(1, format!("cannot reach `eventline up` at {}: {}", self.url, e.without_url())),
-            )?;
+        let response = self
+            .request(reqwest::Method::GET, &format!("/v1/topics/{topic}/stream"))
+            .query(&q)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         if !status.is_success() {
             let body: Value = response.json().await.unwrap_or(Value::Null);

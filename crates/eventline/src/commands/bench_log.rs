@@ -149,6 +149,64 @@ async fn paced_acks_all(
     Ok((lat, service))
 }
 
+/// The paced acks=all phase's latency figures (ms), from each record's intended send time, and
+/// p99 from its actual send.
+struct AcksAllFigures {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    service_p99: f64,
+}
+
+impl AcksAllFigures {
+    /// Sorts the samples, prints the figures and keeps them.
+    fn summarise(
+        lat: &mut [f64],
+        service: &mut [f64],
+        rate: u32,
+        latency_for: Duration,
+        say: &impl Fn(String),
+    ) -> Self {
+        lat.sort_by(f64::total_cmp);
+        service.sort_by(f64::total_cmp);
+        let f = Self {
+            p50: percentile(lat, 0.5),
+            p99: percentile(lat, 0.99),
+            p999: percentile(lat, 0.999),
+            max: lat.last().copied().unwrap_or(0.0),
+            service_p99: percentile(service, 0.99),
+        };
+        say(format!(
+            "acks=all at {rate} msg/s for {}: p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} records)",
+            humantime::format_duration(latency_for),
+            f.p50,
+            f.p99,
+            f.p999,
+            f.max,
+            lat.len()
+        ));
+        say(format!("  (from the actual send, excluding load-generator lag: p99 {:.3} ms)", f.service_p99));
+        f
+    }
+
+    /// The `acks_all_*` keys of `--json`.
+    fn json(&self, rate: u32) -> serde_json::Map<String, serde_json::Value> {
+        let ms = |x: f64| json!((x * 1000.0).round() / 1000.0);
+        [
+            ("acks_all_rate", json!(rate)),
+            ("acks_all_p50_ms", ms(self.p50)),
+            ("acks_all_p99_ms", ms(self.p99)),
+            ("acks_all_p999_ms", ms(self.p999)),
+            ("acks_all_max_ms", ms(self.max)),
+            ("acks_all_service_p99_ms", ms(self.service_p99)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
 /// The consume phase's msg/s and MB/s, after checking that every produced record was read.
 fn consume_figures(
     read: u64,
@@ -275,18 +333,7 @@ async fn measure(
         })
         .await?
     };
-    lat.sort_by(f64::total_cmp);
-    service.sort_by(f64::total_cmp);
-    let service_p99 = percentile(&service, 0.99);
-    let (p50, p99, p999, max) =
-        (percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 0.999), lat.last().copied().unwrap_or(0.0));
-    say(format!(
-        "acks=all at {} msg/s for {}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms ({} records)",
-        args.rate,
-        humantime::format_duration(latency_for),
-        lat.len()
-    ));
-    say(format!("  (from the actual send, excluding load-generator lag: p99 {service_p99:.3} ms)"));
+    let acks_all = AcksAllFigures::summarise(&mut lat, &mut service, args.rate, latency_for, &say);
     let rss = peak_rss_mb();
     say(format!("peak RSS: {rss:.1} MB"));
 
@@ -298,7 +345,7 @@ async fn measure(
     let largest_gb = sizes.iter().copied().max().unwrap_or(0) as f64 / 1e9;
     say(format!("reopen after SIGKILL: {reopen_ms:.0} ms ({} partitions, largest {largest_gb:.2} GB)", sizes.len()));
 
-    Ok(json!({
+    let mut figures = json!({
         "backend": "embedded",
         "records": sent,
         "record_bytes": args.record_bytes,
@@ -308,16 +355,12 @@ async fn measure(
         "produce_mb_per_s": (produce_mb * 10.0).round() / 10.0,
         "consume_msgs_per_s": consume_rate.round(),
         "consume_mb_per_s": (consume_mb * 10.0).round() / 10.0,
-        "acks_all_rate": args.rate,
-        "acks_all_p50_ms": (p50 * 1000.0).round() / 1000.0,
-        "acks_all_p99_ms": (p99 * 1000.0).round() / 1000.0,
-        "acks_all_p999_ms": (p999 * 1000.0).round() / 1000.0,
-        "acks_all_max_ms": (max * 1000.0).round() / 1000.0,
-        "acks_all_service_p99_ms": (service_p99 * 1000.0).round() / 1000.0,
         "peak_rss_mb": (rss * 10.0).round() / 10.0,
         "reopen_after_kill_ms": reopen_ms.round(),
         "largest_partition_gb": (largest_gb * 100.0).round() / 100.0,
-    }))
+    });
+    figures.as_object_mut().expect("an object").extend(acks_all.json(args.rate));
+    Ok(figures)
 }
 
 /// Runs `eventline produce` on the benchmark's data directory, kills it with SIGKILL while it
@@ -605,31 +648,16 @@ mod kafka {
         if (e2e.len() as u64) < total {
             anyhow::bail!("the consumer group read {} of {total} records of the latency phase", e2e.len());
         }
-        for v in [&mut lat, &mut service, &mut e2e] {
-            v.sort_by(f64::total_cmp);
-        }
-        let service_p99 = percentile(&service, 0.99);
-        let (p50, p99, p999, max) = (
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            percentile(&lat, 0.999),
-            lat.last().copied().unwrap_or(0.0),
-        );
+        let acks_all = AcksAllFigures::summarise(&mut lat, &mut service, args.rate, latency_for, &say);
+        e2e.sort_by(f64::total_cmp);
         let (e2e_p50, e2e_p99, e2e_max) =
             (percentile(&e2e, 0.5), percentile(&e2e, 0.99), e2e.last().copied().unwrap_or(0.0));
-        say(format!(
-            "acks=all at {} msg/s for {}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms ({} records)",
-            args.rate,
-            humantime::format_duration(latency_for),
-            lat.len()
-        ));
-        say(format!("  (from the actual send, excluding load-generator lag: p99 {service_p99:.3} ms)"));
         say(format!("produce→consume (group member): p50 {e2e_p50:.3} ms, p99 {e2e_p99:.3} ms, max {e2e_max:.3} ms"));
         let rss = peak_rss_mb();
         say(format!("peak RSS: {rss:.1} MB"));
         say("reopen after SIGKILL: skipped for kafka (the brokers own durability and recovery)".into());
 
-        Ok(json!({
+        let mut figures = json!({
             "backend": "kafka",
             "records": sent,
             "record_bytes": args.record_bytes,
@@ -639,12 +667,6 @@ mod kafka {
             "produce_mb_per_s": round(produce_mb, 1),
             "consume_msgs_per_s": consume_rate.round(),
             "consume_mb_per_s": round(consume_mb, 1),
-            "acks_all_rate": args.rate,
-            "acks_all_p50_ms": round(p50, 3),
-            "acks_all_p99_ms": round(p99, 3),
-            "acks_all_p999_ms": round(p999, 3),
-            "acks_all_max_ms": round(max, 3),
-            "acks_all_service_p99_ms": round(service_p99, 3),
             "peak_rss_mb": round(rss, 1),
             "reopen_after_kill_ms": null,
             "largest_partition_gb": null,
@@ -658,6 +680,8 @@ mod kafka {
             "produce_consume_p50_ms": round(e2e_p50, 3),
             "produce_consume_p99_ms": round(e2e_p99, 3),
             "produce_consume_max_ms": round(e2e_max, 3),
-        }))
+        });
+        figures.as_object_mut().expect("an object").extend(acks_all.json(args.rate));
+        Ok(figures)
     }
 }
