@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use eventline_model::events::{AlertAction, AlertDetails, ComplianceAlert, Severity};
-use eventline_model::{Metadata, Timestamp};
+use eventline_model::{MessageId, Metadata, Timestamp};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::PiiKind;
 use crate::policy::Finding;
@@ -40,13 +41,45 @@ impl Location {
     }
 }
 
-/// Who found it: the component (e.g. `card_agent`, `crm_integration`), the execution (if any) and
-/// the location.
+/// Who found it: the component (e.g. `card_agent`, `crm_integration`), the execution or event (if
+/// any), the location, the topic the event was bound for and when the event happened.
 #[derive(Clone, Copy, Debug)]
 pub struct AlertSource<'a> {
     pub component: &'a str,
+    /// The execution id or message id of the event the finding is in.
     pub execution_id: Option<&'a str>,
     pub location: Location,
+    /// The topic of the event the finding is in (part of the alert's identity).
+    pub topic: &'a str,
+    /// When the event happened; the alert carries this time (now when unknown).
+    pub at: Option<&'a Timestamp>,
+}
+
+/// The namespace of derived alert ids (UUID v5).
+const ALERT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6576_656e_746c_696e_6561_6c65_7274_7331);
+
+/// The identity of one finding: the same event, component, field and PII type always give the same
+/// `alert_id` (UUID v5), and, with the same event time, the same `_metadata.message_id` (a UUID v7
+/// whose random bits are taken from the id). So an alert raised again for a replayed or retried
+/// event is recognisably the same alert. `None` when the event has no id to derive from.
+pub fn derived_alert_ids(
+    source: &AlertSource<'_>,
+    pii_type: &str,
+    field: &str,
+    at_ms: i64,
+) -> Option<(String, MessageId)> {
+    let exec = source.execution_id.filter(|e| !e.is_empty())?;
+    let mut name = Vec::with_capacity(128);
+    for part in [source.topic, exec, source.component, field, pii_type] {
+        name.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        name.extend_from_slice(part.as_bytes());
+    }
+    let alert_id = uuid::Uuid::new_v5(&ALERT_NAMESPACE, &name);
+    let digest = Sha256::digest(alert_id.as_bytes());
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&digest[..10]);
+    let message_id = uuid::Builder::from_unix_timestamp_millis(at_ms.max(0) as u64, &rand).into_uuid();
+    Some((alert_id.to_string(), MessageId::parse(message_id.to_string()).expect("a UUID is not empty")))
 }
 
 fn bump(s: Severity) -> Severity {
@@ -137,20 +170,31 @@ impl AlertBuilder {
         action: AlertAction,
         count: usize,
     ) -> ComplianceAlert {
+        let pii_type = kind.map_or("CONFIGURED_FIELD", PiiKind::as_str);
         let mut extra = Map::new();
-        extra.insert("pii_type".into(), Value::String(kind.map_or("CONFIGURED_FIELD", PiiKind::as_str).to_owned()));
+        extra.insert("pii_type".into(), Value::String(pii_type.to_owned()));
         extra.insert("location".into(), Value::String(source.location.as_str().to_owned()));
         extra.insert("count".into(), Value::from(count));
         if let Some(exec) = source.execution_id {
             extra.insert("execution_id".into(), Value::String(exec.to_owned()));
         }
+        let timestamp = source.at.cloned().unwrap_or_else(Timestamp::now);
+        let mut metadata = Metadata::new(self.producer.clone());
+        let alert_id = match derived_alert_ids(source, pii_type, field, timestamp.unix_millis()) {
+            Some((alert_id, message_id)) => {
+                metadata.timestamp = timestamp.clone();
+                metadata.message_id = message_id;
+                alert_id
+            }
+            None => uuid::Uuid::now_v7().to_string(),
+        };
         ComplianceAlert {
-            alert_id: uuid::Uuid::now_v7().to_string(),
+            alert_id,
             alert_type: PII_EXPOSURE.to_owned(),
             severity: severity(kind, source.location, action),
             details: AlertDetails { component: source.component.to_owned(), field: field.to_owned(), action, extra },
-            timestamp: Timestamp::now(),
-            metadata: Metadata::new(self.producer.clone()),
+            timestamp,
+            metadata,
             extra: Map::new(),
         }
     }
@@ -166,7 +210,13 @@ mod tests {
     fn scan_output(exec: &str, b: &mut AlertBuilder, text: &str) -> (Value, Vec<ComplianceAlert>) {
         let mut ev = json!({"execution_id": exec, "output": {"message": text}});
         let findings = Policy::default().apply("agent.executions", &mut ev, &Detector::new());
-        let src = AlertSource { component: "card_agent", execution_id: Some(exec), location: Location::AgentOutput };
+        let src = AlertSource {
+            component: "card_agent",
+            execution_id: Some(exec),
+            location: Location::AgentOutput,
+            topic: "agent.executions",
+            at: None,
+        };
         (ev, b.build(&src, &findings))
     }
 
@@ -200,6 +250,32 @@ mod tests {
     }
 
     #[test]
+    fn alert_ids_are_derived_from_the_finding() {
+        let at: Timestamp = "2026-11-30T10:00:00.123Z".parse().unwrap();
+        let text = "mail jane@example.com";
+        let build = |exec: &str, component: &str| {
+            let mut ev = json!({"output": {"message": text}});
+            let findings = Policy::default().apply("agent.executions", &mut ev, &Detector::new());
+            let src = AlertSource {
+                component,
+                execution_id: Some(exec),
+                location: Location::AgentOutput,
+                topic: "agent.executions",
+                at: Some(&at),
+            };
+            AlertBuilder::new("p").build(&src, &findings).remove(0)
+        };
+        let (a, again) = (build("exec-1", "card_agent"), build("exec-1", "card_agent"));
+        assert_eq!(a, again, "a replayed finding is the same alert, byte for byte");
+        assert_eq!(uuid::Uuid::parse_str(&a.alert_id).unwrap().get_version_num(), 5);
+        let mid = uuid::Uuid::parse_str(a.metadata.message_id.as_str()).unwrap();
+        assert_eq!(mid.get_version_num(), 7);
+        assert_eq!(a.timestamp, at, "the alert carries the event's time");
+        assert_ne!(a.alert_id, build("exec-2", "card_agent").alert_id);
+        assert_ne!(a.alert_id, build("exec-1", "loan_agent").alert_id);
+    }
+
+    #[test]
     fn severity_by_type_location_and_action() {
         use Location::*;
         assert_eq!(severity(Some(PiiKind::Email), Event, AlertAction::Redacted), Severity::Low);
@@ -219,7 +295,8 @@ mod tests {
             action: AlertAction::Redacted,
             count: 1,
         };
-        let src = AlertSource { component: "c", execution_id: Some("e"), location: Location::Event };
+        let src =
+            AlertSource { component: "c", execution_id: Some("e"), location: Location::Event, topic: "t", at: None };
         assert_eq!(b.build(&src, &[f("/a"), f("/b"), f("/c")]).len(), 3);
         assert_eq!(b.seen.len(), 2);
         assert_eq!(b.build(&src, &[f("/a")]).len(), 1, "forgotten key alerts again");

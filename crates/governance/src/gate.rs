@@ -4,11 +4,12 @@
 
 use std::sync::Mutex;
 
+use eventline_model::Timestamp;
 use eventline_model::events::{AlertAction, ComplianceAlert};
 use eventline_model::topics::COMPLIANCE_ALERTS;
 use serde_json::Value;
 
-use crate::{AlertBuilder, AlertSource, Detector, Location, Policy};
+use crate::{AlertBuilder, AlertSource, Detector, Finding, Location, Policy};
 
 /// Policy + detector + alert deduplication, shared by every producer of a process.
 #[derive(Debug)]
@@ -16,6 +17,32 @@ pub struct Gate {
     detector: Detector,
     policy: Policy,
     alerts: Mutex<AlertBuilder>,
+}
+
+/// Who is answerable for the fields under one part of an event: findings in fields whose JSON
+/// pointer starts with `prefix` are reported as found by `component` at `location`. The longest
+/// matching prefix wins; `""` matches every field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub prefix: String,
+    pub component: String,
+    pub location: Location,
+}
+
+impl Scope {
+    /// The whole event, found by `component` at `location`.
+    pub fn whole(component: impl Into<String>, location: Location) -> Self {
+        Self { prefix: String::new(), component: component.into(), location }
+    }
+
+    /// The fields under `prefix` (a JSON pointer such as `/output`).
+    pub fn under(prefix: impl Into<String>, component: impl Into<String>, location: Location) -> Self {
+        Self { prefix: prefix.into(), component: component.into(), location }
+    }
+
+    fn covers(&self, field: &str) -> bool {
+        field.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
 }
 
 /// What the gate did to one event.
@@ -35,18 +62,50 @@ impl Gate {
     /// Applies the policy to `event` bound for `topic`; `component` names the producer in alerts.
     /// Findings of one event (by its `_metadata.message_id`) are reported once.
     pub fn apply(&self, topic: &str, event: &mut Value, component: &str, location: Location) -> Outcome {
+        self.apply_scoped(topic, event, &[Scope::whole(component, location)])
+    }
+
+    /// Like [`Gate::apply`], with the findings of each part of the event reported by the component
+    /// answerable for it (see [`Scope`]); a field no scope covers is reported by the first scope.
+    /// The alerts carry the event's `timestamp` and ids derived from its `_metadata.message_id`,
+    /// so the same event always raises the same alerts.
+    pub fn apply_scoped(&self, topic: &str, event: &mut Value, scopes: &[Scope]) -> Outcome {
         let findings = self.policy.apply(topic, event, &self.detector);
         if findings.is_empty() {
             return Outcome::default();
         }
         let changed = findings.iter().any(|f| f.action != AlertAction::Allowed);
         // Alerts about alerts would loop; an alert is already free of raw values.
-        if topic == COMPLIANCE_ALERTS {
+        if topic == COMPLIANCE_ALERTS || scopes.is_empty() {
             return Outcome { changed, alerts: Vec::new() };
         }
         let message_id = event.pointer("/_metadata/message_id").and_then(Value::as_str).map(str::to_owned);
-        let source = AlertSource { component, execution_id: message_id.as_deref(), location };
-        let alerts = self.alerts.lock().unwrap_or_else(|p| p.into_inner()).build(&source, &findings);
+        let at = event.get("timestamp").and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
+        let mut by_scope: Vec<Vec<Finding>> = vec![Vec::new(); scopes.len()];
+        for f in findings {
+            let best = scopes
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.covers(&f.field))
+                .max_by_key(|(_, s)| s.prefix.len())
+                .map_or(0, |(i, _)| i);
+            by_scope[best].push(f);
+        }
+        let mut builder = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut alerts = Vec::new();
+        for (scope, found) in scopes.iter().zip(by_scope) {
+            if found.is_empty() {
+                continue;
+            }
+            let source = AlertSource {
+                component: &scope.component,
+                execution_id: message_id.as_deref(),
+                location: scope.location,
+                topic,
+                at: at.as_ref(),
+            };
+            alerts.extend(builder.build(&source, &found));
+        }
         Outcome { changed, alerts }
     }
 }
@@ -69,5 +128,27 @@ mod tests {
         assert!(out.alerts.is_empty(), "one alert per event, type and field");
         let mut alert = json!({"details": {"field": "mail a@b.co"}});
         assert!(gate.apply(COMPLIANCE_ALERTS, &mut alert, "x", Location::Event).alerts.is_empty());
+    }
+
+    #[test]
+    fn scopes_name_the_component_answerable_for_each_field() {
+        let gate = Gate::new(Policy::default_with_key(b"0123456789abcdef0123".to_vec()), "t");
+        let mut ev = json!({
+            "input": {"query": "my SSN is 123-45-6789"},
+            "output": {"message": "mail jane@example.com"},
+            "_metadata": {"message_id": "m1"},
+            "timestamp": "2026-11-30T10:00:00Z",
+        });
+        let scopes = [
+            Scope::whole("gateway", Location::AgentInput),
+            Scope::under("/output", "card_agent", Location::AgentOutput),
+        ];
+        let out = gate.apply_scoped("agent.executions", &mut ev, &scopes);
+        let by_field = |f: &str| out.alerts.iter().find(|a| a.details.field == f).unwrap();
+        assert_eq!(by_field("/input/query").details.component, "gateway");
+        assert_eq!(by_field("/output/message").details.component, "card_agent");
+        assert_eq!(by_field("/output/message").details.extra["location"], "agent_output");
+        assert_eq!(by_field("/output/message").timestamp.as_str(), "2026-11-30T10:00:00Z");
+        assert!(!Scope::under("/out", "x", Location::Event).covers("/output/message"));
     }
 }

@@ -37,7 +37,10 @@
 //! assert_eq!(event["data"]["Note"], "call [PHONE]");
 //!
 //! let mut alerts = AlertBuilder::new("enterprise-agent-platform");
-//! let source = AlertSource { component: "cdc", execution_id: None, location: Location::Event };
+//! let source = AlertSource {
+//!     component: "cdc", execution_id: Some("0193c9a0-0000-7000-8000-000000000001"),
+//!     location: Location::Event, topic: "db.changes.users", at: None,
+//! };
 //! let raised = alerts.build(&source, &findings);
 //! assert_eq!(raised.len(), 2);
 //! assert!(!serde_json::to_string(&raised).unwrap().contains("6789"));
@@ -53,9 +56,9 @@ pub mod redaction;
 pub mod scan;
 pub mod validators;
 
-pub use alerts::{AlertBuilder, AlertSource, Location, PII_EXPOSURE, severity};
+pub use alerts::{AlertBuilder, AlertSource, Location, PII_EXPOSURE, derived_alert_ids, severity};
 pub use detector::{DEFAULT_THRESHOLD, Detector, Entity};
-pub use gate::{Gate, Outcome};
+pub use gate::{Gate, Outcome, Scope};
 pub use kind::PiiKind;
 pub use policy::{Action, Finding, Policy, PolicyError, detect_field};
 pub use redaction::{mask_card, mask_value, redact, redact_with};

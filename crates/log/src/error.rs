@@ -43,6 +43,10 @@ pub enum LogError {
     },
     #[error("invalid consumer group: {0}")]
     InvalidGroup(String),
+    /// A commit from a member whose view of the group is out of date (an older generation, or a
+    /// partition it no longer owns): refused so it cannot overwrite the new owner's offsets.
+    #[error("commit of group `{group}` refused: {reason}; the member must poll again to learn its new partitions")]
+    Fenced { group: String, reason: String },
     #[error("the log is closed")]
     Closed,
     #[error("{backend} backend: {message}")]

@@ -32,5 +32,7 @@ mod record;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use error::{LogError, Result};
-pub use port::{EventLog, GroupConsumer, OffsetReset, PartitionInfo, PartitionLag, TopicDescription, validate_group};
+pub use port::{
+    EventLog, GroupConsumer, OffsetReset, PartitionInfo, PartitionLag, Rebalance, TopicDescription, validate_group,
+};
 pub use record::{Header, ProduceRecord, Record, RecordPosition};

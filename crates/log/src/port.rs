@@ -28,7 +28,11 @@ pub struct PartitionInfo {
     pub size_bytes: Option<u64>,
 }
 
-/// Where a consumer starts on a partition that has no committed offset.
+/// Where a consumer starts on a partition that has no committed offset, or whose committed offset
+/// retention has removed. A committed offset *beyond* the end of a partition (the log was
+/// restored from an older backup, or the topic re-created) always resumes at the end, with a
+/// warning naming group, topic and partition: a service never restarts from the beginning and
+/// repeats everything it already did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OffsetReset {
     #[default]
@@ -46,6 +50,23 @@ pub struct PartitionLag {
     pub end_offset: u64,
     /// Records between the committed offset (or the log start) and the end.
     pub lag: u64,
+}
+
+/// Partitions that moved to or from a member since it last looked (see
+/// [`GroupConsumer::take_rebalance`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rebalance {
+    /// Partitions this member no longer owns: work in flight for them must be abandoned (its
+    /// offsets can no longer be committed; the new owner starts at the last committed offset).
+    pub revoked: Vec<(String, u32)>,
+    /// Partitions this member owns now and did not before.
+    pub assigned: Vec<(String, u32)>,
+}
+
+impl Rebalance {
+    pub fn is_empty(&self) -> bool {
+        self.revoked.is_empty() && self.assigned.is_empty()
+    }
 }
 
 /// The port both backends implement.
@@ -114,6 +135,15 @@ pub trait GroupConsumer: Send {
 
     /// Durably commits the position after every record returned so far.
     async fn commit(&mut self) -> Result<()>;
+
+    /// Durably commits exactly these positions: (topic, partition, next offset to read). Refused
+    /// with [`LogError::Fenced`] when the group has moved on since this member last polled (an
+    /// older generation) or the member does not own a partition named.
+    async fn commit_offsets(&mut self, offsets: &[(String, u32, u64)]) -> Result<()>;
+
+    /// The partitions assigned and revoked since the last call, as this member learnt of them
+    /// while polling; `None` when nothing moved. The first poll reports the first assignment.
+    fn take_rebalance(&mut self) -> Option<Rebalance>;
 
     /// Moves this member's position on an assigned partition.
     async fn seek(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()>;

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use eventline_model::topics::Acks;
+
 use super::Inner;
 use super::groups::Assignment;
 use crate::error::{LogError, Result};
-use crate::port::{GroupConsumer, OffsetReset};
+use crate::port::{GroupConsumer, OffsetReset, Rebalance};
 use crate::record::Record;
 
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub struct EmbeddedConsumer {
     pub(super) committed: HashMap<(Arc<str>, u32), u64>,
     pub(super) next_partition: usize,
     pub(super) closed: bool,
+    /// Partition moves not yet taken by [`GroupConsumer::take_rebalance`].
+    pub(super) pending: Option<Rebalance>,
 }
 
 impl EmbeddedConsumer {
@@ -43,16 +47,44 @@ impl EmbeddedConsumer {
             // committed, or where the reset policy says.
             let pos = match self.positions.get(&key) {
                 Some(pos) => *pos,
-                None => match committed.get(&**topic).and_then(|m| m.get(p)) {
-                    Some(c) => *c,
-                    None => {
-                        let (start, end) = self.inner.partition(topic, *p)?.watermarks();
-                        if self.reset == OffsetReset::Earliest { start } else { end }
+                None => {
+                    let (start, end) = self.inner.partition(topic, *p)?.watermarks();
+                    match committed.get(&**topic).and_then(|m| m.get(p)) {
+                        Some(&c) if c > end => {
+                            tracing::warn!(group = %self.group, topic = %topic, partition = p, committed = c, end,
+                                "committed offset is beyond the end of the partition (restored or re-created log?); resuming at the end");
+                            end
+                        }
+                        Some(&c) => c,
+                        None if self.reset == OffsetReset::Earliest => start,
+                        None => end,
                     }
-                },
+                }
             };
             positions.insert(key, pos);
         }
+        let owned = |a: &Assignment, t: &Arc<str>, p: u32| a.iter().any(|(x, y)| x == t && *y == p);
+        let moved = Rebalance {
+            revoked: self
+                .assignment
+                .iter()
+                .filter(|(t, p)| !owned(&assignment, t, *p))
+                .map(|(t, p)| (t.to_string(), *p))
+                .collect(),
+            assigned: assignment
+                .iter()
+                .filter(|(t, p)| !owned(&self.assignment, t, *p))
+                .map(|(t, p)| (t.to_string(), *p))
+                .collect(),
+        };
+        if !moved.is_empty() || self.generation == 0 {
+            let pending = self.pending.get_or_insert_with(Rebalance::default);
+            pending.revoked.retain(|x| !moved.assigned.contains(x));
+            pending.assigned.retain(|x| !moved.revoked.contains(x));
+            pending.revoked.extend(moved.revoked);
+            pending.assigned.extend(moved.assigned);
+        }
+        self.committed.retain(|k, _| positions.contains_key(k));
         self.generation = generation;
         self.assignment = assignment;
         self.positions = positions;
@@ -71,18 +103,28 @@ impl EmbeddedConsumer {
             let key = (topic.clone(), p);
             let pos = self.positions[&key];
             let partition = self.inner.partition(&topic, p)?;
-            let records = match partition.read(pos, max_records - out.len(), self.inner.fetch_max_bytes) {
+            // On an acks=all topic a record is visible once it is durable, so nothing a service
+            // acted on can be taken back by a power loss.
+            let visible =
+                if self.inner.topic(&topic)?.spec.acks == Acks::All { partition.durable_end() } else { u64::MAX };
+            let room = (max_records - out.len()).min(visible.saturating_sub(pos).min(usize::MAX as u64) as usize);
+            if room == 0 {
+                continue;
+            }
+            let records = match partition.read(pos, room, self.inner.fetch_max_bytes) {
                 Ok(r) => r,
-                // Retention removed what we were about to read: continue at the log start, as
-                // Kafka's auto.offset.reset=earliest does, and say so.
+                // Retention removed what we were about to read: continue where the reset policy
+                // says (Kafka's auto.offset.reset); a position beyond the end resumes at the end.
                 Err(LogError::OffsetOutOfRange { start, end, .. }) if pos < start || pos > end => {
-                    tracing::warn!(group = %self.group, topic = %topic, partition = p, from = pos, to = start,
-                        "committed position no longer in the log; resetting to the log start");
-                    self.positions.insert(key, start);
+                    let to = if pos > end || self.reset == OffsetReset::Latest { end } else { start };
+                    tracing::warn!(group = %self.group, topic = %topic, partition = p, from = pos, to,
+                        "position no longer in the log; resuming as the reset policy says");
+                    self.positions.insert(key, to);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
+            let records: Vec<Record> = records.into_iter().filter(|r| r.offset < visible).collect();
             if let Some(last) = records.last() {
                 self.positions.insert(key, last.offset + 1);
             }
@@ -131,12 +173,46 @@ impl GroupConsumer for EmbeddedConsumer {
             .filter(|(k, v)| self.committed.get(*k) != Some(*v))
             .map(|((t, p), o)| (t.to_string(), *p, *o))
             .collect();
-        if updates.is_empty() {
+        self.commit_offsets(&updates).await
+    }
+
+    async fn commit_offsets(&mut self, offsets: &[(String, u32, u64)]) -> Result<()> {
+        if offsets.is_empty() {
             return Ok(());
         }
-        self.inner.offsets.commit(&self.group, &updates)?;
-        self.committed.extend(self.positions.iter().map(|(k, v)| (k.clone(), *v)));
+        let (generation, assignment) = self.inner.groups.assignment(&self.group, &self.member);
+        if self.closed || generation != self.generation {
+            return Err(LogError::Fenced {
+                group: self.group.clone(),
+                reason: format!(
+                    "member {} is of generation {}, the group is at generation {generation}",
+                    self.member, self.generation
+                ),
+            });
+        }
+        if let Some((t, p, _)) = offsets.iter().find(|(t, p, _)| !assignment.iter().any(|(x, y)| &**x == t && y == p)) {
+            return Err(LogError::Fenced {
+                group: self.group.clone(),
+                reason: format!("member {} does not own {t}/{p}", self.member),
+            });
+        }
+        for (t, p, o) in offsets {
+            let (start, end) = self.inner.partition(t, *p)?.watermarks();
+            if *o > end {
+                return Err(LogError::OffsetOutOfRange { topic: t.clone(), partition: *p, offset: *o, start, end });
+            }
+        }
+        self.inner.offsets.commit(&self.group, offsets)?;
+        for (t, p, o) in offsets {
+            if let Some(k) = self.positions.keys().find(|(x, y)| &**x == t && y == p).cloned() {
+                self.committed.insert(k, *o);
+            }
+        }
         Ok(())
+    }
+
+    fn take_rebalance(&mut self) -> Option<Rebalance> {
+        self.pending.take()
     }
 
     async fn seek(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {

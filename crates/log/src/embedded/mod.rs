@@ -62,8 +62,8 @@ struct Inner {
     flusher: Flusher,
     groups: Coordinator,
     offsets: OffsetStore,
-    /// Woken on every append and every group change.
-    appended: tokio::sync::Notify,
+    /// Woken on every append, every durable-offset advance and every group change.
+    appended: Arc<tokio::sync::Notify>,
     fetch_max_bytes: usize,
     retention_stop: Arc<(Mutex<bool>, Condvar)>,
     _lock: DirLock,
@@ -87,6 +87,7 @@ impl EmbeddedLog {
         std::fs::create_dir_all(&root).map_err(LogError::io(format!("create {}", root.display())))?;
         let lock = DirLock::acquire(&root)?;
         let mut topics = BTreeMap::new();
+        let appended = Arc::new(tokio::sync::Notify::new());
         for entry in std::fs::read_dir(&root).map_err(LogError::io(format!("list {}", root.display())))? {
             let entry = entry.map_err(LogError::io("list log"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -99,7 +100,7 @@ impl EmbeddedLog {
             if !path.is_dir() || name.starts_with("__") || name.starts_with('.') {
                 continue;
             }
-            let topic = Self::open_topic(&path, &opts)?;
+            let topic = Self::open_topic(&path, &opts, &appended)?;
             topics.insert(topic.spec.name.clone(), Arc::new(topic));
         }
         let offsets = OffsetStore::open(root.join(OFFSETS_DIR))?;
@@ -110,7 +111,7 @@ impl EmbeddedLog {
             flusher: Flusher::start(),
             groups: Coordinator::default(),
             offsets,
-            appended: tokio::sync::Notify::new(),
+            appended,
             fetch_max_bytes: 4 << 20,
             retention_stop: Arc::default(),
             _lock: lock,
@@ -121,7 +122,7 @@ impl EmbeddedLog {
         Ok(log)
     }
 
-    fn open_topic(path: &Path, opts: &EmbeddedOptions) -> Result<Topic> {
+    fn open_topic(path: &Path, opts: &EmbeddedOptions, notify: &Arc<tokio::sync::Notify>) -> Result<Topic> {
         let spec_path = path.join(TOPIC_FILE);
         let text =
             std::fs::read_to_string(&spec_path).map_err(LogError::io(format!("read {}", spec_path.display())))?;
@@ -132,7 +133,7 @@ impl EmbeddedLog {
         })?;
         let name: Arc<str> = spec.name.as_str().into();
         let partitions = (0..spec.partitions)
-            .map(|p| Partition::open(name.clone(), p, path.join(p.to_string()), opts).map(Arc::new))
+            .map(|p| Partition::open(name.clone(), p, path.join(p.to_string()), opts, notify.clone()).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         Ok(Topic { spec, partitions, partitioner: Partitioner::default() })
     }
@@ -275,7 +276,7 @@ impl EventLog for EmbeddedLog {
         let dir = root.join(&spec.name);
         std::fs::rename(&tmp, &dir).map_err(LogError::io(format!("create {}", dir.display())))?;
         std::fs::File::open(root).and_then(|d| d.sync_all()).map_err(LogError::io("fsync log directory"))?;
-        let topic = Self::open_topic(&dir, &self.inner.opts)?;
+        let topic = Self::open_topic(&dir, &self.inner.opts, &self.inner.appended)?;
         topics.insert(spec.name.clone(), Arc::new(topic));
         Ok(())
     }
@@ -428,6 +429,7 @@ impl EventLog for EmbeddedLog {
             committed: Default::default(),
             next_partition: 0,
             closed: false,
+            pending: None,
         }))
     }
 

@@ -37,6 +37,8 @@ pub struct Partition {
     pub dir: PathBuf,
     state: RwLock<State>,
     durable: watch::Sender<Durability>,
+    /// Woken when the durable offset advances (consumers of acks=all topics wait for it).
+    on_durable: Arc<tokio::sync::Notify>,
     /// Where the partition is in the flusher's cycle (see `flusher::FlushState`).
     pub(super) flush_state: AtomicU8,
 }
@@ -49,7 +51,13 @@ fn parse_base(path: &Path) -> Option<u64> {
 
 impl Partition {
     /// Opens (creating if empty) the partition in `dir`, recovering it after any crash.
-    pub fn open(topic: Arc<str>, id: u32, dir: PathBuf, opts: &EmbeddedOptions) -> Result<Self> {
+    pub fn open(
+        topic: Arc<str>,
+        id: u32,
+        dir: PathBuf,
+        opts: &EmbeddedOptions,
+        on_durable: Arc<tokio::sync::Notify>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(LogError::io(format!("create {}", dir.display())))?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(LogError::io(format!("list {}", dir.display())))? {
@@ -97,6 +105,7 @@ impl Partition {
             dir,
             state: RwLock::new(State { segments, unsynced_sealed: Vec::new(), dir_dirty: true }),
             durable,
+            on_durable,
             flush_state: AtomicU8::new(0),
         })
     }
@@ -184,13 +193,16 @@ impl Partition {
         })();
         match result {
             Ok(()) => {
-                self.durable.send_if_modified(|d| match d {
+                let advanced = self.durable.send_if_modified(|d| match d {
                     Durability::UpTo(old) if *old < end => {
                         *d = Durability::UpTo(end);
                         true
                     }
                     _ => false,
                 });
+                if advanced {
+                    self.on_durable.notify_waiters();
+                }
             }
             Err(e) => {
                 tracing::error!(dir = %self.dir.display(), error = %e, "fsync failed; acks=all producers will get an error");
@@ -213,6 +225,15 @@ impl Partition {
 
     pub fn durability(&self) -> watch::Receiver<Durability> {
         self.durable.subscribe()
+    }
+
+    /// The offset below which every record is fsynced (the end, when an fsync failed: readers are
+    /// not held back by a failure producers are told about).
+    pub fn durable_end(&self) -> u64 {
+        match &*self.durable.borrow() {
+            Durability::UpTo(o) => *o,
+            Durability::Failed(_) => self.watermarks().1,
+        }
     }
 
     /// Reads records from `offset` on: up to `max_records`, about `max_bytes` of batches.

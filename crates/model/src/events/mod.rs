@@ -38,7 +38,7 @@ pub trait Event: Serialize + DeserializeOwned {
 }
 
 /// Renders a JSON scalar as a key string: strings as-is, numbers and booleans as text.
-pub(crate) fn key_of(value: Option<&serde_json::Value>) -> Option<String> {
+pub fn key_of(value: Option<&serde_json::Value>) -> Option<String> {
     match value? {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Null => None,
