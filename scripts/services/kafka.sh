@@ -11,7 +11,8 @@
 # The same virtualenv carries `confluent-kafka`, the Python client the interoperability test
 # drives. Also installs the Debian packages the bundled librdkafka build (rdkafka-sys) needs.
 #
-# Writes EVENTLINE_TEST_KAFKA_BROKERS and EVENTLINE_TEST_KAFKA_PYTHON to scripts/services/.env.
+# Writes EVENTLINE_TEST_KAFKA_BROKERS, EVENTLINE_TEST_KAFKA_PYTHON and EVENTLINE_KAFKA_EXACT_WATERMARKS
+# to scripts/services/.env.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -92,11 +93,14 @@ write_env() {
   touch "$ENV_FILE"
   local tmp
   tmp="$(mktemp)"
-  grep -v -e '^EVENTLINE_TEST_KAFKA_BROKERS=' -e '^EVENTLINE_TEST_KAFKA_PYTHON=' "$ENV_FILE" >"$tmp" || true
+  grep -v -e '^EVENTLINE_TEST_KAFKA_BROKERS=' -e '^EVENTLINE_TEST_KAFKA_PYTHON=' \
+    -e '^EVENTLINE_KAFKA_EXACT_WATERMARKS=' "$ENV_FILE" >"$tmp" || true
   {
     cat "$tmp"
     echo "EVENTLINE_TEST_KAFKA_BROKERS=$ADDR"
     echo "EVENTLINE_TEST_KAFKA_PYTHON=$VENV/bin/python"
+    # tansu reports the last batch's base offset as the high watermark (see KafkaOptions).
+    echo "EVENTLINE_KAFKA_EXACT_WATERMARKS=false"
   } >"$ENV_FILE"
   rm -f "$tmp"
 }

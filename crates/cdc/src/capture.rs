@@ -10,9 +10,6 @@ use crate::error::Result;
 /// Header holding the capture source id (one per database) on every captured record.
 pub const SOURCE_HEADER: &str = "eventline.cdc.source";
 
-/// How far back in a partition a source looks for its own last record.
-const TAIL_SCAN_LIMIT: u64 = 100_000;
-
 /// A UUID v7 for a captured change: the commit time in its time field, `order` (the change's place
 /// in its commit, low 12 bits) in `rand_a` so ids of one millisecond still sort in commit order,
 /// and a hash of `identity` (source and position) in the rest — so a change captured twice carries
@@ -51,27 +48,14 @@ pub async fn last_in_partition<T>(
     source_id: &str,
     position: impl Fn(&Record) -> Option<T>,
 ) -> Result<Option<T>> {
-    let (start, end) = log.watermarks(topic, partition).await?;
-    let mut hi = end;
-    while hi > start && end - hi < TAIL_SCAN_LIMIT {
-        let lo = hi.saturating_sub(1000).max(start);
-        let records = log.fetch(topic, partition, lo, (hi - lo) as usize).await?;
-        for r in records.iter().rev() {
-            if r.header(SOURCE_HEADER) == Some(source_id.as_bytes())
-                && let Some(p) = position(r)
-            {
-                return Ok(Some(p));
-            }
-        }
-        hi = lo;
-    }
-    Ok(None)
+    let found = eventline_pipeline::tail::last_in_partition(log, topic, partition, |r| {
+        if r.header(SOURCE_HEADER) == Some(source_id.as_bytes()) { position(r) } else { None }
+    })
+    .await?;
+    Ok(found)
 }
 
-/// A header's value as text.
-pub fn header_text<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
-    r.header(name).and_then(|b| std::str::from_utf8(b).ok())
-}
+pub use eventline_pipeline::tail::header_text;
 
 #[cfg(test)]
 mod tests {

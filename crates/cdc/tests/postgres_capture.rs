@@ -68,7 +68,13 @@ impl TestDb {
     }
 
     async fn open(&self) -> PgCapture {
-        PgCapture::open_with(&self.url, self.options(), self.log.clone(), None, "test").await.unwrap()
+        PgCapture::open_with(
+            &self.url,
+            self.options(),
+            eventline_pipeline::Pipeline::new(self.log.clone(), None, "test"),
+        )
+        .await
+        .unwrap()
     }
 
     async fn sql(&self) -> Client {
@@ -380,7 +386,11 @@ async fn restarted_capture_resumes_without_loss_or_duplicates_and_a_lost_slot_is
     let db = TestDb::new("resume").await;
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path()).await;
-    let run = start(PgCapture::open_with(&db.url, db.options(), log.clone(), None, "test").await.unwrap());
+    let run = start(
+        PgCapture::open_with(&db.url, db.options(), eventline_pipeline::Pipeline::new(log.clone(), None, "test"))
+            .await
+            .unwrap(),
+    );
     let sql = db.sql().await;
     for i in 0..50 {
         sql.execute(r#"INSERT INTO "Users" ("UserId", "Email") VALUES ($1, 'x@example.com')"#, &[&format!("a{i}")])
@@ -410,7 +420,9 @@ async fn restarted_capture_resumes_without_loss_or_duplicates_and_a_lost_slot_is
         }
     }
     let log: Arc<dyn EventLog> = Arc::new(reopened.expect("the log is released"));
-    let cap = PgCapture::open_with(&db.url, db.options(), log.clone(), None, "test").await.unwrap();
+    let cap = PgCapture::open_with(&db.url, db.options(), eventline_pipeline::Pipeline::new(log.clone(), None, "test"))
+        .await
+        .unwrap();
     assert!(!cap.snapshot_pending(), "the snapshot is not redone");
     let run = start(cap);
     let evs = wait_for(&*log, "db.changes.users", |e| e["data"]["UserId"] == "b49").await;
@@ -423,12 +435,18 @@ async fn restarted_capture_resumes_without_loss_or_duplicates_and_a_lost_slot_is
     // Someone drops the slot: capture refuses with the re-snapshot command, which then works.
     let admin = connect(&base_url()).await;
     admin.execute("SELECT pg_drop_replication_slot($1)", &[&db.options().slot]).await.unwrap();
-    let err = PgCapture::open_with(&db.url, db.options(), log.clone(), None, "test").await.unwrap_err();
+    let err = PgCapture::open_with(&db.url, db.options(), eventline_pipeline::Pipeline::new(log.clone(), None, "test"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CdcError::SlotLost { .. }), "{err}");
     assert!(err.to_string().contains("--resnapshot"), "{err}");
-    let cap = PgCapture::open_with(&db.url, PgOptions { resnapshot: true, ..db.options() }, log.clone(), None, "test")
-        .await
-        .unwrap();
+    let cap = PgCapture::open_with(
+        &db.url,
+        PgOptions { resnapshot: true, ..db.options() },
+        eventline_pipeline::Pipeline::new(log.clone(), None, "test"),
+    )
+    .await
+    .unwrap();
     assert!(cap.snapshot_pending());
     let run = start(cap);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -447,7 +465,10 @@ async fn a_table_without_replica_identity_full_is_refused_by_name() {
     let mut sql = db.sql().await;
     eventline_platform::store::postgres::migrate(&mut sql).await.unwrap();
     sql.batch_execute("ALTER TABLE conversations REPLICA IDENTITY DEFAULT").await.unwrap();
-    let err = PgCapture::open_with(&db.url, db.options(), db.log.clone(), None, "test").await.unwrap_err();
+    let err =
+        PgCapture::open_with(&db.url, db.options(), eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"))
+            .await
+            .unwrap_err();
     assert!(matches!(&err, CdcError::ReplicaIdentity { table, .. } if table == "conversations"), "{err}");
     assert!(err.to_string().contains("ALTER TABLE \"conversations\" REPLICA IDENTITY FULL"), "{err}");
     db.drop().await;

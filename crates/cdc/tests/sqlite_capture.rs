@@ -55,7 +55,8 @@ async fn drain(c: &mut SqliteCapture) {
 #[tokio::test]
 async fn insert_update_delete_become_contract_events() {
     let s = setup().await;
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
     let w = writer(&s.db);
     w.execute("INSERT INTO Users (UserId, Email, Name) VALUES ('u1', 'a@example.com', 'Ann')", []).unwrap();
     w.execute(
@@ -91,7 +92,8 @@ async fn insert_update_delete_become_contract_events() {
 #[tokio::test]
 async fn insert_or_replace_is_a_delete_and_an_insert_and_rollback_is_nothing() {
     let s = setup().await;
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
     let mut w = writer(&s.db);
     w.execute("INSERT INTO Users (UserId, Email) VALUES ('u1', 'a@example.com')", []).unwrap();
     w.execute("INSERT OR REPLACE INTO Users (UserId, Email) VALUES ('u1', 'c@example.com')", []).unwrap();
@@ -109,7 +111,8 @@ async fn insert_or_replace_is_a_delete_and_an_insert_and_rollback_is_nothing() {
 #[tokio::test]
 async fn conversation_documents_are_json_and_large_ones_survive() {
     let s = setup().await;
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
     let w = writer(&s.db);
     let big = "x".repeat(100_000);
     let doc = serde_json::json!({"turns": [{"role": "user", "text": big}]}).to_string();
@@ -125,7 +128,8 @@ async fn conversation_documents_are_json_and_large_ones_survive() {
 #[tokio::test]
 async fn a_change_made_with_the_sqlite3_cli_is_captured() {
     let s = setup().await;
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
     let status = std::process::Command::new("sqlite3")
         .arg(&s.db)
         .arg("INSERT INTO Users (UserId, Email) VALUES ('cli', 'cli@example.com');")
@@ -143,7 +147,8 @@ async fn rows_relayed_before_a_crash_are_not_appended_twice() {
     let s = setup().await;
     let w = writer(&s.db);
     {
-        let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+        let mut cap =
+            SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
         for i in 0..50 {
             w.execute("INSERT INTO Users (UserId, Email) VALUES (?1, 'x@example.com')", [format!("u{i}")]).unwrap();
         }
@@ -154,7 +159,8 @@ async fn rows_relayed_before_a_crash_are_not_appended_twice() {
         w.execute_batch(&format!("INSERT INTO {OUTBOX} SELECT * FROM saved; DROP TABLE saved;")).unwrap();
     }
     w.execute("INSERT INTO Users (UserId, Email) VALUES ('after', 'y@example.com')", []).unwrap();
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), None, "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), None, "test")).await.unwrap();
     drain(&mut cap).await;
     let ev = events(&*s.log, "db.changes.users").await;
     assert_eq!(ev.len(), 51, "each change exactly once");
@@ -167,7 +173,8 @@ async fn rows_relayed_before_a_crash_are_not_appended_twice() {
 async fn the_governance_policy_applies_to_captured_rows() {
     let s = setup().await;
     let gate = Arc::new(Gate::new(Policy::default_with_key(b"0123456789abcdef0123456789abcdef".to_vec()), "test"));
-    let mut cap = SqliteCapture::open(&s.db, s.log.clone(), Some(gate), "test").await.unwrap();
+    let mut cap =
+        SqliteCapture::open(&s.db, eventline_pipeline::Pipeline::new(s.log.clone(), Some(gate), "test")).await.unwrap();
     let w = writer(&s.db);
     w.execute("INSERT INTO Users (UserId, Email, Phone) VALUES ('u1', 'ann@example.com', '+1 415 555 0100')", [])
         .unwrap();

@@ -71,8 +71,7 @@ pub(crate) struct Inner {
 
 impl AppState {
     pub fn new(executor: AgentExecutor, keys: KeyStore, readiness: Arc<Readiness>, options: GatewayOptions) -> Self {
-        let integrations =
-            IntegrationIngest::new(executor.log().clone(), executor.gate().clone(), executor.producer().to_owned());
+        let integrations = IntegrationIngest::new(executor.pipeline().clone(), executor.database().clone());
         Self {
             inner: Arc::new(Inner {
                 executor,

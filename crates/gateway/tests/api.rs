@@ -12,7 +12,7 @@ use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
 use eventline_model::topics::{AGENT_EXECUTIONS, COMPLIANCE_ALERTS, TopicSpec, builtin_specs};
 use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
-use eventline_platform::integrations::prices::{FeedStats, PRICE_FEED_GROUP, PriceFeed};
+use eventline_services::prices::{FeedStats, PRICE_FEED_GROUP, PriceFeed};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -52,7 +52,23 @@ impl Server {
         let admin = std::fs::read_to_string(&admin_key.path).unwrap().trim().to_owned();
         let store = db.call_blocking(|c| keys::load(c)).unwrap();
         let gate = Gate::new(Policy::default_with_key(b"test-hash-key-0123456789abcdef".to_vec()), "test");
-        let executor = AgentExecutor::new(db.clone(), log.clone(), Arc::new(gate), "enterprise-agent-platform");
+        let pipeline =
+            eventline_pipeline::Pipeline::new(log.clone(), Some(Arc::new(gate)), "enterprise-agent-platform");
+        let outbox = eventline_platform::outbox::Outbox::open(
+            db.clone(),
+            log.clone(),
+            &[eventline_model::topics::AGENT_EXECUTIONS, eventline_model::topics::COMPLIANCE_ALERTS],
+        )
+        .await
+        .unwrap();
+        // The relay runs for the life of the test's runtime.
+        let (_keep, relay_stop) = tokio::sync::watch::channel(false);
+        let relay = outbox.clone();
+        tokio::spawn(async move {
+            let _keep = _keep;
+            relay.run(relay_stop).await.unwrap();
+        });
+        let executor = AgentExecutor::new(db.clone(), pipeline, outbox);
         let readiness = Arc::new(Readiness::default());
         readiness.set_cdc_running(true); // no capture in this harness; the binary's tests run it
         let state = AppState::new(executor, store, readiness.clone(), options);
@@ -782,11 +798,23 @@ async fn records_that_are_not_ticks_go_to_the_dead_letter_topic_and_the_feed_goe
         dead.extend(s.log.fetch("external.market.data.dlq", p, 0, 10).await.unwrap());
     }
     assert_eq!(dead.len(), 2);
+    let header = |r: &eventline_log::Record, name: &str| {
+        String::from_utf8(r.header(name).unwrap_or_else(|| panic!("a {name} header")).to_vec()).unwrap()
+    };
+    let mut offsets = Vec::new();
     for r in &dead {
-        let error = r.headers.iter().find(|h| h.key == "error").expect("an error header");
-        assert!(error.value.as_ref().is_some_and(|v| !v.is_empty()), "the reason is in the header");
+        assert!(!header(r, "eventline.dlq.error").is_empty(), "the reason is in the header");
+        assert_eq!(header(r, "eventline.dlq.topic"), "external.market.data");
+        assert_eq!(header(r, "eventline.dlq.group"), PRICE_FEED_GROUP);
+        let partition: u32 = header(r, "eventline.dlq.partition").parse().unwrap();
+        let offset: u64 = header(r, "eventline.dlq.offset").parse().unwrap();
+        let original = s.log.fetch("external.market.data", partition, offset, 1).await.unwrap();
+        assert_eq!(original[0].value, r.value, "the headers point at the original record");
+        offsets.push(offset);
         assert_eq!(r.key.as_deref(), Some(&b"AAPL"[..]), "the key is kept");
     }
+    offsets.sort();
+    assert_eq!(offsets, [0, 1], "both bad records, each once");
     s.shutdown().await;
 }
 

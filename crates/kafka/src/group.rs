@@ -32,6 +32,7 @@ pub(crate) struct GroupContext {
     joined: Arc<AtomicBool>,
     moved: Arc<Mutex<Option<Moved>>>,
     timeout: Duration,
+    exact_watermarks: bool,
 }
 
 impl ClientContext for GroupContext {}
@@ -93,7 +94,9 @@ impl ConsumerContext for GroupContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            self.resume_beyond_end(consumer, tpl);
+            if self.exact_watermarks {
+                self.resume_beyond_end(consumer, tpl);
+            }
             self.joined.store(true, Ordering::Release);
         }
     }
@@ -186,6 +189,7 @@ impl KafkaGroupConsumer {
             joined: joined.clone(),
             moved: moved.clone(),
             timeout: opts.request_timeout,
+            exact_watermarks: opts.exact_watermarks,
         };
         let consumer = Member::from_config_and_context(&config, context)
             .map_err(|e| backend(format!("cannot create a consumer for group {group}: {e}")))?;

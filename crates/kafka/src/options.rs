@@ -28,6 +28,12 @@ pub struct KafkaOptions {
     /// The largest record (key + value + headers) the producer accepts; librdkafka's
     /// `message.max.bytes` (the broker has its own limit, 1 MB by default).
     pub max_message_bytes: usize,
+    /// Whether the broker reports exact high watermarks (Apache Kafka does). A group member then
+    /// resumes a partition whose committed offset is beyond the reported end at the end instead of
+    /// librdkafka's reset to the beginning. Turn it off for brokers whose reported end may fall
+    /// short of the real one (tansu reports the last batch's base offset): there librdkafka's
+    /// `auto.offset.reset` applies to a committed offset beyond the end.
+    pub exact_watermarks: bool,
     /// Further librdkafka properties (`name = value`), applied last to every client, so they can
     /// override anything above. E.g. `{"batch.size": "1000000", "socket.nagle.disable": "true"}`.
     pub extra: BTreeMap<String, String>,
@@ -39,6 +45,7 @@ impl Default for KafkaOptions {
             brokers: "127.0.0.1:9092".into(),
             security: None,
             session_timeout: Duration::from_secs(10),
+            exact_watermarks: true,
             request_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(5),
             fetch_wait: Duration::from_millis(10),
@@ -125,6 +132,14 @@ impl KafkaOptions {
                 s.protocol = if s.sasl_mechanism.is_some() { "sasl_ssl" } else { "ssl" }.into();
             }
             self.security = Some(s);
+        }
+        match get("EVENTLINE_KAFKA_EXACT_WATERMARKS").as_deref() {
+            None => {}
+            Some("true") => self.exact_watermarks = true,
+            Some("false") => self.exact_watermarks = false,
+            Some(other) => {
+                return Err(format!("EVENTLINE_KAFKA_EXACT_WATERMARKS: `{other}` is not a boolean; use true or false"));
+            }
         }
         if let Some(props) = get(PROPERTIES_ENV) {
             for pair in props.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -1,6 +1,7 @@
 //! Consumer-group behaviour specific to the Kafka backend, on the test broker: positions are
-//! stored only for records handed to the caller (ack, then commit), and a member that loses its
-//! partitions in a rebalance commits what it delivered before they go.
+//! committed only for records handed to the caller (ack, then commit), and a member that loses its
+//! partitions in a rebalance commits nothing on its way out: what it was handed but did not
+//! finish goes again to the next owner.
 
 mod common;
 
@@ -61,7 +62,7 @@ async fn only_records_handed_out_are_committed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_commits_what_it_delivered_when_its_partitions_are_revoked() {
+async fn a_revoked_member_commits_only_what_it_finished() {
     let Some(brokers) = common::brokers() else { return };
     let log = std::sync::Arc::new(KafkaLog::connect(common::options(&brokers)).await.unwrap());
     let t = topic(&log, "revoke", 4).await;
@@ -71,41 +72,42 @@ async fn a_member_commits_what_it_delivered_when_its_partitions_are_revoked() {
 
     let mut a = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
     assert_eq!(a.assignment().len(), 4, "a lone member owns every partition");
-    // A reads some records of each partition and never calls commit().
+    // A is handed records of each partition and finishes (commits) only the first of each.
     let mut delivered = Vec::new();
     for _ in 0..20 {
         delivered.extend(a.poll(10, Duration::from_millis(200)).await.unwrap());
     }
     assert!(!delivered.is_empty());
-    let want = next_offsets(&delivered);
-    for p in 0..4 {
-        assert_eq!(log.committed(&group, &t, p).await.unwrap(), None);
+    let mut finished = BTreeMap::new();
+    for r in &delivered {
+        finished.entry(r.partition).or_insert(r.offset + 1);
     }
+    let offsets: Vec<(String, u32, u64)> = finished.iter().map(|(p, o)| (t.clone(), *p, *o)).collect();
+    a.commit_offsets(&offsets).await.unwrap();
+    assert!(next_offsets(&delivered).iter().any(|(p, o)| finished[p] < *o), "A was handed more than it finished");
 
-    // B joins; A keeps polling (that is when librdkafka serves the revoke) and, in the revoke
-    // callback, commits the positions it had delivered.
+    // B joins; A keeps polling (that is when librdkafka serves the revoke) and commits nothing.
     let joiner = {
         let (log, group, t) = (log.clone(), group.clone(), t.clone());
         tokio::spawn(async move { log.subscribe(&group, &[t], OffsetReset::Earliest).await.unwrap() })
     };
-    let mut more = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !joiner.is_finished() && tokio::time::Instant::now() < deadline {
         // Poll one record at a time so A stays busy without draining the partitions.
-        more.extend(a.poll(1, Duration::from_millis(100)).await.unwrap());
+        let _ = a.poll(1, Duration::from_millis(100)).await.unwrap();
     }
     let mut b = joiner.await.unwrap();
     assert!(!b.assignment().is_empty(), "B got partitions in the rebalance");
-    let mut want = want;
-    for (p, o) in next_offsets(&more) {
-        let e = want.entry(p).or_insert(0);
-        *e = (*e).max(o);
+    let moved = a.take_rebalance().expect("A was told about the rebalance");
+    for p in b.assignment() {
+        assert!(moved.revoked.contains(&p), "A was told {p:?} was revoked: {moved:?}");
     }
-    for (p, o) in &want {
+    for (p, o) in &finished {
         let committed = log.committed(&group, &t, *p).await.unwrap();
-        assert_eq!(committed, Some(*o), "partition {p}: revoke committed the position after A's last delivered record");
+        assert_eq!(committed, Some(*o), "partition {p}: only what A finished is committed");
     }
-    // B starts where A left off on the partitions it took: no record of A's is delivered twice.
+    // B starts where A's finished work ends on the partitions it took: the records A was handed
+    // but did not finish come again.
     let taken: Vec<u32> = b.assignment().iter().map(|(_, p)| *p).collect();
     let mut b_got = Vec::new();
     for _ in 0..10 {
@@ -113,8 +115,8 @@ async fn a_member_commits_what_it_delivered_when_its_partitions_are_revoked() {
     }
     for p in taken {
         let first = b_got.iter().filter(|r| r.partition == p).map(|r| r.offset).min();
-        if let (Some(first), Some(o)) = (first, want.get(&p)) {
-            assert_eq!(first, *o, "partition {p}: B resumes right after A's delivered records");
+        if let (Some(first), Some(o)) = (first, finished.get(&p)) {
+            assert_eq!(first, *o, "partition {p}: B resumes right after A's finished records");
         }
     }
     a.close().await.unwrap();

@@ -356,6 +356,120 @@ pub async fn bad_requests_are_refused(f: Fixture) {
     assert!(log.subscribe("bad group!", std::slice::from_ref(&t), OffsetReset::Earliest).await.is_err());
 }
 
+/// Polls until the member reports a rebalance that assigned it something (and returns it).
+async fn await_assignment(c: &mut Box<dyn crate::GroupConsumer>, within: Duration) -> crate::Rebalance {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = crate::Rebalance::default();
+    while tokio::time::Instant::now() < deadline {
+        let _ = c.poll(1, Duration::from_millis(100)).await.unwrap();
+        if let Some(m) = c.take_rebalance() {
+            seen.revoked.extend(m.revoked);
+            seen.assigned.extend(m.assigned);
+            if !seen.assigned.is_empty() {
+                break;
+            }
+        }
+    }
+    seen
+}
+
+/// Once a rebalance gave a partition to another member, the old owner's commit of it is refused
+/// (it would overwrite the new owner's offsets), naming the group; its commits of the partitions it
+/// kept go through. Both members are told what moved. (On Kafka a commit made while the
+/// rebalance is still being prepared is allowed, as the broker allows it: the member owns its
+/// partitions until it rejoins. On the embedded log partitions move at once when a member joins,
+/// so there a commit is refused as soon as the partition moved.)
+pub async fn a_commit_from_an_older_generation_is_fenced(f: Fixture) {
+    let log = f.log.clone();
+    let t = topic(&*log, "fence", 2).await;
+    let group = unique("g-fence");
+    log.produce(&t, (0..40).map(|i| rec(Some(&format!("k{i}")), &i.to_string())).collect(), Acks::All).await.unwrap();
+    let mut a = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let first = await_assignment(&mut a, f.caps.group_settle * 5).await;
+    assert_eq!(first.assigned.len(), 2, "the first poll reports the first assignment: {first:?}");
+    let got = poll_until(&mut a, 40, f.caps.group_settle * 5).await;
+    assert!(!got.is_empty());
+    let next: Vec<(String, u32, u64)> = [0, 1]
+        .into_iter()
+        .filter_map(|p| got.iter().filter(|r| r.partition == p).map(|r| r.offset + 1).max().map(|o| (t.clone(), p, o)))
+        .collect();
+    a.commit_offsets(&next).await.unwrap();
+    for (_, p, o) in &next {
+        assert_eq!(log.committed(&group, &t, *p).await.unwrap(), Some(*o), "exactly the offsets given");
+    }
+
+    // B joins; A has not polled since, so its view of the group is stale.
+    let joiner = {
+        let (log, group, t) = (log.clone(), group.clone(), t.clone());
+        tokio::spawn(async move { log.subscribe(&group, &[t], OffsetReset::Earliest).await.unwrap() })
+    };
+    // A polls (serving the rebalance), B completes its join; both see their moves.
+    let deadline = tokio::time::Instant::now() + f.caps.group_settle * 10;
+    let mut moved_a = crate::Rebalance::default();
+    while !joiner.is_finished() && tokio::time::Instant::now() < deadline {
+        let _ = a.poll(1, Duration::from_millis(100)).await.unwrap();
+        if let Some(m) = a.take_rebalance() {
+            moved_a.revoked.extend(m.revoked);
+            moved_a.assigned.extend(m.assigned);
+        }
+    }
+    let mut b = joiner.await.unwrap();
+    let moved_b = await_assignment(&mut b, f.caps.group_settle * 5).await;
+    // Let A settle on its final assignment.
+    for _ in 0..10 {
+        let _ = a.poll(1, Duration::from_millis(100)).await.unwrap();
+        if let Some(m) = a.take_rebalance() {
+            moved_a.revoked.extend(m.revoked);
+            moved_a.assigned.extend(m.assigned);
+        }
+    }
+    let (owned_a, owned_b) = (a.assignment(), b.assignment());
+    assert_eq!(owned_a.len() + owned_b.len(), 2, "{owned_a:?} / {owned_b:?}");
+    assert!(!owned_b.is_empty(), "B took a partition");
+    for p in &owned_b {
+        assert!(moved_a.revoked.contains(p), "A was told {p:?} was revoked: {moved_a:?}");
+        assert!(moved_b.assigned.contains(p), "B was told {p:?} was assigned: {moved_b:?}");
+    }
+    let (bt, bp) = owned_b[0].clone();
+    let before = log.committed(&group, &bt, bp).await.unwrap();
+    let err = a.commit_offsets(&[(bt.clone(), bp, 1)]).await.expect_err("A no longer owns B's partition");
+    assert!(matches!(err, LogError::Fenced { .. }), "{err}");
+    assert!(err.to_string().contains(&group), "the error names the group: {err}");
+    assert_eq!(log.committed(&group, &bt, bp).await.unwrap(), before, "B's offsets are untouched");
+    if let Some((at, ap)) = owned_a.first().cloned() {
+        a.commit_offsets(&[(at.clone(), ap, 3)]).await.unwrap();
+        assert_eq!(log.committed(&group, &at, ap).await.unwrap(), Some(3));
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// A committed offset beyond the end of a partition (a log restored from an older backup, a
+/// re-created topic on a cluster that kept the group's offsets) resumes at the end: the group
+/// neither fails nor silently starts again from the beginning.
+pub async fn a_committed_offset_beyond_the_end_resumes_at_the_end(f: Fixture) {
+    if !f.caps.exact_high_watermark {
+        // Gated (exact_high_watermark): the end cannot be told from a short high watermark, so
+        // the backend is configured to leave such offsets to librdkafka's reset policy.
+        return;
+    }
+    let log = &*f.log;
+    let t = topic(log, "beyond", 1).await;
+    let group = unique("g-beyond");
+    log.produce(&t, (0..5).map(|i| rec(Some("k"), &i.to_string())).collect(), Acks::All).await.unwrap();
+    let mut a = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let _ = await_assignment(&mut a, f.caps.group_settle * 5).await;
+    a.commit_offsets(&[(t.clone(), 0, 1000)]).await.unwrap();
+    a.close().await.unwrap();
+    let mut b = log.subscribe(&group, std::slice::from_ref(&t), OffsetReset::Earliest).await.unwrap();
+    let _ = await_assignment(&mut b, f.caps.group_settle * 5).await;
+    log.produce(&t, vec![rec(Some("k"), "after")], Acks::All).await.unwrap();
+    let got = poll_until(&mut b, 1, f.caps.group_settle * 5).await;
+    let values: Vec<&str> = got.iter().map(|r| r.value_str().unwrap()).collect();
+    assert_eq!(values, ["after"], "resumed at the end, not at the beginning");
+    b.close().await.unwrap();
+}
+
 /// Generates one `#[tokio::test]` per scenario. `$make` is an async expression yielding a [`Fixture`].
 /// With `optional:` it yields an `Option<Fixture>`: `None` means the backend's service was
 /// deliberately not provided (the fixture prints that the tests were skipped), and each scenario
@@ -371,7 +485,8 @@ macro_rules! conformance_tests {
             null_keys_spread_over_partitions, every_acks_level_is_readable, fetch_from_any_offset,
             offsets_by_timestamp, every_codec_round_trips, group_commit_and_resume_without_gaps_or_repeats,
             group_members_share_partitions, seek_rewinds, lag_counts_uncommitted_records,
-            latest_reset_skips_history, bad_requests_are_refused);
+            latest_reset_skips_history, bad_requests_are_refused, a_commit_from_an_older_generation_is_fenced,
+            a_committed_offset_beyond_the_end_resumes_at_the_end);
     };
     (@each required $make:expr; $($name:ident),* $(,)?) => {
         $(

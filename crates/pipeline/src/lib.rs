@@ -4,6 +4,7 @@
 
 pub mod consume;
 pub mod produce;
+pub mod tail;
 
 pub use consume::{
     ConsumerConfig, ConsumerRuntime, ConsumerStats, Handler, HandlerError, Outcome, RuntimeError, StatsSnapshot,

@@ -378,6 +378,18 @@ impl Pipeline {
         })
     }
 
+    /// The gate step alone, for an event that will not be appended (a query no agent takes): the
+    /// PII it holds is still masked in the returned copy and reported in the returned alerts.
+    pub fn findings(&self, topic: &str, mut event: Value, scopes: &[Scope]) -> (Value, Vec<ComplianceAlert>) {
+        match &self.inner.gate {
+            Some(gate) => {
+                let outcome = gate.apply_scoped(topic, &mut event, scopes);
+                (event, outcome.alerts)
+            }
+            None => (event, Vec::new()),
+        }
+    }
+
     /// Step 6: appends the records to `topic` with `acks`, then their alerts with acks=all.
     pub async fn append(&self, topic: &str, prepared: Vec<Prepared>, acks: Acks) -> Result<Appended, LogError> {
         let mut records = Vec::with_capacity(prepared.len());
@@ -386,10 +398,23 @@ impl Pipeline {
             records.push(p.record);
             alerts.extend(p.alerts);
         }
-        let positions =
-            if records.is_empty() { Vec::new() } else { self.inner.log.produce(topic, records, acks).await? };
+        let positions = self.append_records(topic, records, acks).await?;
         self.append_alerts(&alerts).await?;
         Ok(Appended { positions, alerts: alerts.len() })
+    }
+
+    /// Step 6 for records this pipeline prepared whose alerts the caller appends itself (capture
+    /// batches the alerts of whole transactions).
+    pub async fn append_records(
+        &self,
+        topic: &str,
+        records: Vec<ProduceRecord>,
+        acks: Acks,
+    ) -> Result<Vec<RecordPosition>, LogError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner.log.produce(topic, records, acks).await
     }
 
     /// Appends `alerts` to `compliance.alerts` with acks=all.

@@ -1,35 +1,36 @@
 //! [`AgentExecutor`]: one end-user query from start to finish.
 //!
-//! 1. The query is an inbound payload: the governance gate scans it (`/input/query`,
-//!    `agent_input`) and only its redacted form is kept.
-//! 2. The planner picks the agent from the query; the agent answers from the database.
-//! 3. The gate masks the agent's output (`/output/...`, `agent_output`) before anything else
-//!    sees it.
-//! 4. The `agent.executions` event (redacted query and output) and one `compliance.alerts` event
-//!    per PII type and field of this execution (never the raw value) are appended with acks=all.
-//! 5. The turn (redacted) is appended to the conversation; capture turns that write into a
+//! 1. The planner picks the agent from the query; the agent answers from the database.
+//! 2. The `agent.executions` event (query and output) goes through the produce pipeline: the
+//!    governance gate reports PII in the query as the gateway's (`/input/query`, `agent_input`)
+//!    and in the output as the agent's (`/output/...`, `agent_output`), masks both, and builds one
+//!    `compliance.alerts` event per PII type and field (never the raw value, ids derived from the
+//!    execution).
+//! 3. The agent's database change, the execution record, its alert records (as rows of the
+//!    [`Outbox`]) and the (redacted) conversation turn commit in **one** database transaction:
+//!    a crash anywhere leaves all of them or none. Capture turns the turn into a
 //!    `db.changes.conversations` event.
-//!
-//! Only then does the caller get the (redacted) answer.
+//! 4. The caller gets the (redacted) answer once the outbox relay has appended the events with
+//!    acks=all.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use eventline_governance::{Gate, Location};
-use eventline_log::{EventLog, LogError, ProduceRecord};
-use eventline_model::events::{
-    AgentExecution, AgentId, AgentInput, AlertAction, ComplianceAlert, Event, ExecutionStatus,
-};
-use eventline_model::topics::{AGENT_EXECUTIONS, Acks, COMPLIANCE_ALERTS};
-use eventline_model::{Metadata, Timestamp, schema};
+use eventline_governance::{Location, Scope};
+use eventline_log::{EventLog, LogError};
+use eventline_model::events::{AgentExecution, AgentId, AgentInput, AlertAction, ComplianceAlert, ExecutionStatus};
+use eventline_model::topics::{AGENT_EXECUTIONS, COMPLIANCE_ALERTS, TopicSpec};
+use eventline_model::{Metadata, Timestamp};
+use eventline_pipeline::{Draft, EventError, Pipeline, alert_records};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::agents::{self, AgentRequest};
 use crate::conversations::{self, ConversationError};
 use crate::db::Database;
+use crate::outbox::{Outbox, OutboxError};
 use crate::planner::{Planner, Route};
+use crate::store::sqlite::Unit;
 use crate::users;
 
 /// A query as the gateway hands it over (already checked for shape and size).
@@ -39,6 +40,8 @@ pub struct QueryRequest {
     /// Continue this conversation; a new one is started when `None`.
     pub conversation_id: Option<String>,
     pub query: String,
+    /// The W3C trace context of the request, carried into the events' headers.
+    pub traceparent: Option<String>,
 }
 
 /// What governance did to one field of this execution. Never holds the value.
@@ -77,22 +80,20 @@ pub enum ExecuteError {
     #[error("the log refused the events: {0}")]
     Log(#[from] LogError),
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] rusqlite::Error),
+    #[error("conversation: {0}")]
+    Conversation(#[source] ConversationError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
     #[error("event fails its schema: {0}")]
-    Schema(String),
-}
-
-impl From<rusqlite::Error> for ExecuteError {
-    fn from(e: rusqlite::Error) -> Self {
-        ExecuteError::Database(e.to_string())
-    }
+    Schema(#[from] EventError),
 }
 
 impl From<ConversationError> for ExecuteError {
     fn from(e: ConversationError) -> Self {
         match e {
             ConversationError::OtherUser(id) => ExecuteError::ConversationOfAnotherUser(id),
-            other => ExecuteError::Database(other.to_string()),
+            other => ExecuteError::Conversation(other),
         }
     }
 }
@@ -100,7 +101,7 @@ impl From<ConversationError> for ExecuteError {
 /// The component named in alerts about the query itself.
 const GATEWAY_COMPONENT: &str = "gateway";
 
-/// Runs queries: planner → agent → governance → log and conversation. Cheap to clone.
+/// Runs queries: planner → agent → governance → outbox and conversation. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AgentExecutor {
     inner: Arc<Inner>,
@@ -108,21 +109,31 @@ pub struct AgentExecutor {
 
 struct Inner {
     db: Database,
-    log: Arc<dyn EventLog>,
-    gate: Arc<Gate>,
+    pipeline: Pipeline,
+    outbox: Outbox,
     planner: Planner,
-    producer: String,
+    spec: TopicSpec,
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentExecutor").field("db", &self.db.path()).field("log", &self.log.backend()).finish()
+        f.debug_struct("AgentExecutor").field("db", &self.db.path()).field("pipeline", &self.pipeline).finish()
     }
 }
 
+/// What the database transaction of one execution produced.
+struct Committed {
+    result: Result<ExecutionResult, ExecuteError>,
+    /// The outbox row to wait for (none when nothing was written).
+    last_seq: Option<i64>,
+}
+
 impl AgentExecutor {
-    pub fn new(db: Database, log: Arc<dyn EventLog>, gate: Arc<Gate>, producer: impl Into<String>) -> Self {
-        Self { inner: Arc::new(Inner { db, log, gate, planner: Planner::default(), producer: producer.into() }) }
+    /// An executor writing its events through `outbox` (opened for `agent.executions` and
+    /// `compliance.alerts`; run its relay with [`Outbox::run`]).
+    pub fn new(db: Database, pipeline: Pipeline, outbox: Outbox) -> Self {
+        let spec = TopicSpec::new(AGENT_EXECUTIONS);
+        Self { inner: Arc::new(Inner { db, pipeline, outbox, planner: Planner::default(), spec }) }
     }
 
     pub fn database(&self) -> &Database {
@@ -130,59 +141,78 @@ impl AgentExecutor {
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
-        &self.inner.log
+        self.inner.pipeline.log()
     }
 
-    /// The governance gate every event of this process passes.
-    pub fn gate(&self) -> &Arc<Gate> {
-        &self.inner.gate
+    /// The produce pipeline every event of this process goes through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
     }
 
     /// The `_metadata.producer` of the events it writes.
     pub fn producer(&self) -> &str {
-        &self.inner.producer
+        self.inner.pipeline.producer()
     }
 
     /// Runs `request` to the end. Not cancel-safe: callers that may be dropped (an HTTP handler
-    /// whose client went away) run it on a task of its own, so a card blocked in the database
-    /// always gets its `agent.executions` event.
+    /// whose client went away) run it on a task of its own, so the caller's wait for the events
+    /// is not cut short (the events themselves are safe in the outbox either way).
     pub async fn execute(&self, request: QueryRequest) -> Result<ExecutionResult, ExecuteError> {
-        let me = &*self.inner;
+        let me = self.inner.clone();
         let started = Instant::now();
+        let route = me.planner.route(&request.query);
+        let committed = self.inner.db.call(move |conn| me.run_in_transaction(conn, request, route, started)).await?;
+        if let Some(seq) = committed.last_seq {
+            self.inner.outbox.wait_relayed(seq).await?;
+        }
+        committed.result
+    }
+}
+
+impl Inner {
+    fn run_in_transaction(
+        &self,
+        conn: &mut rusqlite::Connection,
+        request: QueryRequest,
+        route: Route,
+        started: Instant,
+    ) -> Result<Committed, ExecuteError> {
+        let QueryRequest { user_id, conversation_id, query, traceparent } = request;
         let execution_id = uuid::Uuid::now_v7().to_string();
-        let QueryRequest { user_id, conversation_id, query } = request;
+        let mut unit = Unit::begin(conn)?;
+        if !users::exists(&unit, &user_id)? {
+            return Err(ExecuteError::UnknownUser(user_id));
+        }
+        if let Some(cid) = &conversation_id
+            && let Some(c) = conversations::get(&unit, cid)?
+            && c.user_id != user_id
+        {
+            return Err(ExecuteError::ConversationOfAnotherUser(cid.clone()));
+        }
 
-        let (uid, cid) = (user_id.clone(), conversation_id.clone());
-        me.db
-            .call(move |conn| -> Result<(), ExecuteError> {
-                if !users::exists(conn, &uid)? {
-                    return Err(ExecuteError::UnknownUser(uid));
-                }
-                if let Some(cid) = cid
-                    && let Some(c) = conversations::get(conn, &cid)?
-                    && c.user_id != uid
-                {
-                    return Err(ExecuteError::ConversationOfAnotherUser(cid));
-                }
-                Ok(())
-            })
-            .await?;
-
-        // 1. The query, as an inbound payload.
-        let mut input = json!({"input": {"query": query}, "_metadata": {"message_id": execution_id}});
-        let mut alerts = me.gate.apply(AGENT_EXECUTIONS, &mut input, GATEWAY_COMPONENT, Location::AgentInput).alerts;
-        let redacted_query = input.pointer("/input/query").and_then(Value::as_str).unwrap_or("[REDACTED]").to_owned();
-
-        // 2. Planner and agent (on the raw query: it never leaves this function).
-        let agent = match me.planner.route(&query) {
+        let agent = match route {
             Route::Agent(agent, _) => agent,
             Route::Unclear => {
-                self.append_alerts(&alerts).await?;
-                return Err(ExecuteError::Unroutable);
+                // No execution, but PII in the query is still reported.
+                let event = json!({
+                    "input": {"query": query},
+                    "_metadata": {"message_id": execution_id},
+                    "timestamp": Timestamp::now(),
+                });
+                let scopes = [Scope::whole(GATEWAY_COMPONENT, Location::AgentInput)];
+                let (_, alerts) = self.pipeline.findings(AGENT_EXECUTIONS, event, &scopes);
+                let last_seq = self.enqueue_alerts(&unit, &alerts)?;
+                unit.commit()?;
+                return Ok(Committed { result: Err(ExecuteError::Unroutable), last_seq });
             }
         };
-        let (uid, q) = (user_id.clone(), query);
-        let answer = me.db.call(move |conn| agents::run(agent, conn, &AgentRequest::new(&uid, &q))).await;
+
+        // The agent works on the raw query; it never leaves this function.
+        let answer = agents::run(agent, &mut unit, &AgentRequest::new(&user_id, &query));
         let (status, output) = match answer {
             Ok(a) => (a.status, a.output),
             Err(e) => {
@@ -196,38 +226,42 @@ impl AgentExecutor {
             }
         };
 
-        // 3. The answer, before anyone sees it.
-        let mut answer = json!({"output": output, "_metadata": {"message_id": execution_id}});
-        alerts.extend(me.gate.apply(AGENT_EXECUTIONS, &mut answer, agent.as_str(), Location::AgentOutput).alerts);
-        let output = match answer.get_mut("output").map(Value::take) {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-
-        // 4. The events.
         let conversation_id = conversation_id.unwrap_or_else(|| format!("conv_{}", uuid::Uuid::now_v7().simple()));
         let mut input_extra = Map::new();
         input_extra.insert("user_id".into(), Value::String(user_id.clone()));
         input_extra.insert("conversation_id".into(), Value::String(conversation_id.clone()));
         let duration_ms = started.elapsed().as_millis() as u64;
+        let mut metadata = Metadata::new(self.pipeline.producer().to_owned());
+        metadata.message_id = eventline_model::MessageId::parse(execution_id.clone()).expect("a UUID is not empty");
         let event = AgentExecution {
             execution_id: execution_id.clone(),
             agent_id: agent,
             status,
             duration_ms,
-            input: AgentInput { query: redacted_query.clone(), extra: input_extra },
-            output: output.clone(),
+            input: AgentInput { query, extra: input_extra },
+            output,
             timestamp: Timestamp::now(),
-            metadata: Metadata::new(me.producer.clone()),
+            metadata,
             extra: Map::new(),
         };
-        let value = event.to_value();
-        schema::validate(AGENT_EXECUTIONS, &value).map_err(|e| ExecuteError::Schema(e.to_string()))?;
-        let record = ProduceRecord::new(event.key(), Bytes::from(serde_json::to_vec(&value).expect("JSON serialises")));
-        me.log.produce(AGENT_EXECUTIONS, vec![record], Acks::All).await?;
-        self.append_alerts(&alerts).await?;
+        let draft = Draft::json(
+            serde_json::to_value(&event).expect("JSON serialises"),
+            GATEWAY_COMPONENT,
+            Location::AgentInput,
+        )
+        .scope(Scope::under("/output", agent.as_str(), Location::AgentOutput))
+        .traceparent(traceparent);
+        let prepared = self.pipeline.prepare(&self.spec, draft)?;
+        let redacted_query =
+            prepared.event.pointer("/input/query").and_then(Value::as_str).unwrap_or("[REDACTED]").to_owned();
+        let output = match prepared.event.get("output") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let alerts = prepared.alerts.clone();
 
-        // 5. The conversation.
+        let mut last_seq = Some(self.outbox.enqueue(&unit, AGENT_EXECUTIONS, &prepared.record)?);
+        last_seq = self.enqueue_alerts(&unit, &alerts)?.or(last_seq);
         let turn = json!({
             "execution_id": execution_id,
             "timestamp": event.timestamp,
@@ -236,8 +270,8 @@ impl AgentExecutor {
             "query": redacted_query,
             "output": output,
         });
-        let (cid, uid) = (conversation_id.clone(), user_id);
-        me.db.call(move |conn| conversations::append_turn(conn, &cid, &uid, turn)).await?;
+        conversations::append_turn(&mut unit, &conversation_id, &user_id, turn)?;
+        unit.commit()?;
 
         let redactions = alerts
             .iter()
@@ -249,21 +283,20 @@ impl AgentExecutor {
                 count: a.details.extra.get("count").and_then(Value::as_u64).unwrap_or(1),
             })
             .collect();
-        Ok(ExecutionResult { execution_id, agent_id: agent, status, output, duration_ms, redactions, conversation_id })
+        let result =
+            ExecutionResult { execution_id, agent_id: agent, status, output, duration_ms, redactions, conversation_id };
+        Ok(Committed { result: Ok(result), last_seq })
     }
 
-    async fn append_alerts(&self, alerts: &[ComplianceAlert]) -> Result<(), ExecuteError> {
-        if alerts.is_empty() {
-            return Ok(());
+    fn enqueue_alerts(
+        &self,
+        conn: &rusqlite::Connection,
+        alerts: &[ComplianceAlert],
+    ) -> Result<Option<i64>, ExecuteError> {
+        let mut last = None;
+        for record in alert_records(alerts) {
+            last = Some(self.outbox.enqueue(conn, COMPLIANCE_ALERTS, &record)?);
         }
-        let mut records = Vec::with_capacity(alerts.len());
-        for a in alerts {
-            let value = a.to_value();
-            schema::validate(COMPLIANCE_ALERTS, &value).map_err(|e| ExecuteError::Schema(e.to_string()))?;
-            records
-                .push(ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(&value).expect("JSON serialises"))));
-        }
-        self.inner.log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
-        Ok(())
+        Ok(last)
     }
 }

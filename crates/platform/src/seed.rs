@@ -8,7 +8,7 @@
 //! `example.com` and phone numbers the fictional 555-01xx range.
 
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, params};
 
 use crate::agents::amortization;
 
@@ -183,7 +183,7 @@ pub fn seed_demo_bank(conn: &mut Connection, now: DateTime<Utc>) -> rusqlite::Re
 }
 
 fn seed_customer(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     i: usize,
     user: &DemoUser,
     now: DateTime<Utc>,

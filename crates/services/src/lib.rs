@@ -1,6 +1,10 @@
-//! The consumer services. Each is a consumer group on the log; they never call each other.
+//! The consumer services. Each is a consumer group on the log, running on the one consumer
+//! runtime (`eventline_pipeline::ConsumerRuntime`); they never call each other.
 //!
-//! This build holds the audit trail's hash chain: every audit record is linked to the one before
+//! - [`prices`]: the price feed (`eventline-prices`), market data → the wealth agent's prices.
+//! - [`audit_chain`]: the audit trail's hash chain.
+//!
+//! The audit trail's hash chain: every audit record is linked to the one before
 //! it by a SHA-256 over the previous hash and the record's canonical JSON, so altering, removing
 //! or reordering any record breaks every link after it.
 //!
@@ -13,3 +17,4 @@
 //! ```
 
 pub mod audit_chain;
+pub mod prices;

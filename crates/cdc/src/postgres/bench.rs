@@ -142,7 +142,12 @@ async fn phases(
     let sql = info.connect().await?;
 
     // ---- latency at a paced commit rate
-    let cap = PgCapture::open_with(url, options("eventline_bench_lat"), latency_log.clone(), None, "bench").await?;
+    let cap = PgCapture::open_with(
+        url,
+        options("eventline_bench_lat"),
+        eventline_pipeline::Pipeline::new(latency_log.clone(), None, "bench"),
+    )
+    .await?;
     let mut durable = cap.durable_changes();
     let run = spawn(cap);
     wait_streaming(&sql, "eventline_bench_lat", &run).await?;
@@ -210,7 +215,12 @@ async fn phases(
     ));
 
     // ---- bulk: the slot (and a reference slot) exist; load with capture stopped, then drain
-    let cap = PgCapture::open_with(url, options("eventline_bench_bulk"), bulk_log.clone(), None, "bench").await?;
+    let cap = PgCapture::open_with(
+        url,
+        options("eventline_bench_bulk"),
+        eventline_pipeline::Pipeline::new(bulk_log.clone(), None, "bench"),
+    )
+    .await?;
     let run = spawn(cap);
     wait_streaming(&sql, "eventline_bench_bulk", &run).await?;
     run.stop().await?;
@@ -227,7 +237,12 @@ async fn phases(
         n += k as u64;
     }
     let end_lsn: String = sql.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0);
-    let cap = PgCapture::open_with(url, options("eventline_bench_bulk"), bulk_log.clone(), None, "bench").await?;
+    let cap = PgCapture::open_with(
+        url,
+        options("eventline_bench_bulk"),
+        eventline_pipeline::Pipeline::new(bulk_log.clone(), None, "bench"),
+    )
+    .await?;
     let mut durable = cap.durable_changes();
     let started = Instant::now();
     let run = spawn(cap);

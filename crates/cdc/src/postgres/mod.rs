@@ -73,14 +73,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use eventline_governance::{Gate, Location};
+use eventline_governance::Location;
 use eventline_log::partitioner::partition_for_key;
-use eventline_log::{EventLog, Header, ProduceRecord};
+use eventline_log::{EventLog, ProduceRecord};
 use eventline_model::events::ComplianceAlert as Alert;
 use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
-use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
+use eventline_model::topics::{Acks, TopicSpec};
 use eventline_model::{MessageId, Metadata, Timestamp};
+use eventline_pipeline::{Draft, Pipeline};
 use pgwire_replication::{PgWireError, ReplicationClient, ReplicationEvent};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::Client;
@@ -88,7 +88,7 @@ use tokio_postgres::Client;
 use self::pgoutput::{Change, Decoder};
 use self::setup::{ConnInfo, SlotState};
 use self::values::text_to_json;
-use crate::capture::{self, SOURCE_HEADER, header_text, key_text};
+use crate::capture::{self, SOURCE_HEADER, header_text};
 use crate::error::{CdcError, Result};
 use crate::lsn::Lsn;
 
@@ -187,7 +187,7 @@ pub struct PgCapture {
     info: ConnInfo,
     options: PgOptions,
     sql: Client,
-    log: Arc<dyn EventLog>,
+    pipeline: Pipeline,
     builder: Builder,
     plan: Plan,
     stats: Arc<Mutex<Stats>>,
@@ -209,8 +209,7 @@ impl std::fmt::Debug for PgCapture {
 /// Turns decoded rows into records: event JSON, governance, key, partition, headers, and the
 /// skip of what the log already holds.
 struct Builder {
-    gate: Option<Arc<Gate>>,
-    producer: String,
+    pipeline: Pipeline,
     source_id: String,
     partitions: HashMap<&'static str, u32>,
     relayed: HashMap<(&'static str, u32), Position>,
@@ -264,26 +263,16 @@ struct OpenTx {
 
 impl PgCapture {
     /// Connects with default [`PgOptions`]; see [`PgCapture::open_with`].
-    pub async fn open(
-        url: &str,
-        log: Arc<dyn EventLog>,
-        gate: Option<Arc<Gate>>,
-        producer: impl Into<String>,
-    ) -> Result<Self> {
-        Self::open_with(url, PgOptions::default(), log, gate, producer).await
+    pub async fn open(url: &str, pipeline: Pipeline) -> Result<Self> {
+        Self::open_with(url, PgOptions::default(), pipeline).await
     }
 
     /// Connects to the database at `url`, applies the migrations, checks REPLICA IDENTITY FULL,
     /// creates the publication if missing, learns from the log what was already captured and
     /// decides whether a snapshot is due. The slot itself is created by [`PgCapture::run`]
     /// (with the snapshot it exports).
-    pub async fn open_with(
-        url: &str,
-        options: PgOptions,
-        log: Arc<dyn EventLog>,
-        gate: Option<Arc<Gate>>,
-        producer: impl Into<String>,
-    ) -> Result<Self> {
+    pub async fn open_with(url: &str, options: PgOptions, pipeline: Pipeline) -> Result<Self> {
+        let log: Arc<dyn EventLog> = pipeline.log().clone();
         setup::check_name("slot", &options.slot)?;
         setup::check_name("publication", &options.publication)?;
         let info = ConnInfo::parse(url)?;
@@ -365,12 +354,12 @@ impl PgCapture {
             }
         };
         setup::write_state(&sql, slot, &options.publication, &state).await?;
-        let builder = Builder { gate, producer: producer.into(), source_id, partitions, relayed };
+        let builder = Builder { pipeline: pipeline.clone(), source_id, partitions, relayed };
         Ok(Self {
             info,
             options,
             sql,
-            log,
+            pipeline,
             builder,
             plan,
             stats: Arc::default(),
@@ -537,7 +526,7 @@ impl PgCapture {
                 if batch.snapshot_rows == 0 {
                     break;
                 }
-                append(&*self.log, std::mem::take(&mut batch.by_topic), std::mem::take(&mut batch.alerts)).await?;
+                append(&self.pipeline, std::mem::take(&mut batch.by_topic), std::mem::take(&mut batch.alerts)).await?;
                 self.builder.relayed.extend(positions);
                 let mut s = self.stats.lock().expect("stats lock");
                 s.changes += batch.records as u64;
@@ -566,7 +555,7 @@ impl PgCapture {
         let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
         let (confirmed_tx, mut confirmed_rx) = watch::channel(0u64);
         let sink =
-            tokio::spawn(sink(self.log.clone(), batch_rx, confirmed_tx, self.stats.clone(), self.durable.clone()));
+            tokio::spawn(sink(self.pipeline.clone(), batch_rx, confirmed_tx, self.stats.clone(), self.durable.clone()));
 
         let mut decoder = Decoder::new();
         let mut open: Option<OpenTx> = None;
@@ -773,51 +762,42 @@ impl Builder {
             Metadata {
                 timestamp: Timestamp::now(),
                 message_id: message_id(&self.source_id, pos, commit.unix_millis()),
-                producer: self.producer.clone(),
+                producer: self.pipeline.producer().to_owned(),
                 extra: Default::default(),
             },
         );
-        let mut value = event.to_value();
-        let mut alerts = Vec::new();
-        if let Some(gate) = &self.gate {
-            alerts = gate.apply(topic, &mut value, "cdc", Location::Event).alerts;
+        let mut draft = Draft::json(event.to_value(), "cdc", Location::Event)
+            .system_header(SOURCE_HEADER, self.source_id.clone())
+            .system_header(LSN_HEADER, Lsn(pos.lsn).to_string())
+            .system_header(INDEX_HEADER, pos.index.to_string());
+        if pos.phase == 0 {
+            draft = draft.system_header(SNAPSHOT_HEADER, "1");
         }
+        let prepared = self.pipeline.prepare(&TopicSpec::new(topic), draft).map_err(|e| {
+            CdcError::Config(format!("a {} change at {} is not a valid event: {e}", table.sql_name(), Lsn(pos.lsn)))
+        })?;
         // The key is read after the policy ran, so a hashed key column never leaks raw.
-        let key = value
-            .pointer(&format!("/data/{}", table.key_column()))
-            .and_then(key_text)
-            .or_else(|| event.key())
-            .ok_or_else(|| CdcError::Config(format!("a {} row without {}", table.sql_name(), table.key_column())))?;
-        let partition = partition_for_key(key.as_bytes(), self.partitions[topic]);
+        let key =
+            prepared.record.key.clone().ok_or_else(|| {
+                CdcError::Config(format!("a {} row without {}", table.sql_name(), table.key_column()))
+            })?;
+        let partition = partition_for_key(&key, self.partitions[topic]);
+        // Alerts are raised again for a change the log already holds (a crash may have come
+        // between its append and its alerts'): they carry the same ids.
+        batch.alerts.extend(prepared.alerts);
         if pos <= self.relayed.get(&(topic, partition)).copied().unwrap_or_default() {
             return Ok(None); // appended before a crash that came before the confirm
         }
-        let mut headers = vec![
-            Header::new(SOURCE_HEADER, Bytes::from(self.source_id.clone())),
-            Header::new(LSN_HEADER, Bytes::from(Lsn(pos.lsn).to_string())),
-            Header::new(INDEX_HEADER, Bytes::from(pos.index.to_string())),
-        ];
-        if pos.phase == 0 {
-            headers.push(Header::new(SNAPSHOT_HEADER, Bytes::from_static(b"1")));
-        }
-        batch.push(
-            topic,
-            ProduceRecord {
-                key: Some(Bytes::from(key)),
-                value: Some(Bytes::from(serde_json::to_vec(&value).expect("JSON serialises"))),
-                headers,
-                timestamp: None,
-                partition: Some(partition),
-            },
-        );
-        batch.alerts.extend(alerts);
+        let mut record = prepared.record;
+        record.partition = Some(partition);
+        batch.push(topic, record);
         Ok(Some(((topic, partition), pos)))
     }
 }
 
 /// Appends batches in order with acks=all, then publishes the LSN they make safe to confirm.
 async fn sink(
-    log: Arc<dyn EventLog>,
+    pipeline: Pipeline,
     mut rx: mpsc::Receiver<Batch>,
     confirmed: watch::Sender<u64>,
     stats: Arc<Mutex<Stats>>,
@@ -825,7 +805,7 @@ async fn sink(
 ) -> Result<()> {
     while let Some(mut batch) = rx.recv().await {
         let records = batch.records as u64;
-        append(&*log, std::mem::take(&mut batch.by_topic), std::mem::take(&mut batch.alerts)).await?;
+        append(&pipeline, std::mem::take(&mut batch.by_topic), std::mem::take(&mut batch.alerts)).await?;
         if let Some(lsn) = batch.confirm {
             confirmed.send_if_modified(|c| {
                 let raise = lsn > *c;
@@ -847,19 +827,13 @@ async fn sink(
 }
 
 async fn append(
-    log: &dyn EventLog,
+    pipeline: &Pipeline,
     by_topic: Vec<(&'static str, Vec<ProduceRecord>)>,
     alerts: Vec<Alert>,
 ) -> Result<()> {
-    let appends = by_topic.into_iter().map(|(topic, records)| log.produce(topic, records, Acks::All));
+    let appends = by_topic.into_iter().map(|(topic, records)| pipeline.append_records(topic, records, Acks::All));
     futures_util::future::try_join_all(appends).await?;
-    if !alerts.is_empty() {
-        let records = alerts
-            .iter()
-            .map(|a| ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(a).expect("alerts serialise"))))
-            .collect();
-        log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
-    }
+    pipeline.append_alerts(&alerts).await?;
     Ok(())
 }
 

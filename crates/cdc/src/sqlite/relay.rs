@@ -13,18 +13,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use eventline_governance::{Gate, Location};
+use eventline_governance::Location;
+use eventline_log::EventLog;
 use eventline_log::partitioner::partition_for_key;
-use eventline_log::{EventLog, Header, ProduceRecord};
 use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
-use eventline_model::topics::{Acks, COMPLIANCE_ALERTS};
+use eventline_model::topics::{Acks, TopicSpec};
 use eventline_model::{Metadata, Timestamp};
+use eventline_pipeline::{Draft, Pipeline, Prepared};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
 use super::triggers::{self, OUTBOX};
-use crate::capture::{SOURCE_HEADER, header_text, key_text, last_in_partition, message_id};
+use crate::capture::{SOURCE_HEADER, header_text, last_in_partition, message_id};
 use crate::error::{CdcError, Result};
 
 /// Header holding the outbox sequence number of a captured change.
@@ -43,9 +43,7 @@ pub struct Backlog {
 /// Capture of `Users` and `conversations` from one SQLite database.
 pub struct SqliteCapture {
     conn: Connection,
-    log: Arc<dyn EventLog>,
-    gate: Option<Arc<Gate>>,
-    producer: String,
+    pipeline: Pipeline,
     source_id: String,
     partitions: HashMap<&'static str, u32>,
     relayed: HashMap<(&'static str, u32), i64>,
@@ -79,13 +77,9 @@ struct OutboxRow {
 
 impl SqliteCapture {
     /// Opens the database at `path`, applies the migrations, installs the capture triggers and
-    /// learns from the log what was already relayed.
-    pub async fn open(
-        path: &Path,
-        log: Arc<dyn EventLog>,
-        gate: Option<Arc<Gate>>,
-        producer: impl Into<String>,
-    ) -> Result<Self> {
+    /// learns from the log what was already relayed. Events go through `pipeline`.
+    pub async fn open(path: &Path, pipeline: Pipeline) -> Result<Self> {
+        let log: Arc<dyn EventLog> = pipeline.log().clone();
         let mut conn = eventline_platform::store::sqlite::open(path)?;
         eventline_platform::store::sqlite::migrate(&mut conn)?;
         let source_id = triggers::install(&mut conn, &TABLES)?;
@@ -104,9 +98,7 @@ impl SqliteCapture {
         }
         Ok(Self {
             conn,
-            log,
-            gate,
-            producer: producer.into(),
+            pipeline,
             source_id,
             partitions,
             relayed,
@@ -129,7 +121,7 @@ impl SqliteCapture {
             self.delete_relayed()?;
             return Ok(0);
         };
-        let mut by_topic: HashMap<&'static str, Vec<(i64, ProduceRecord)>> = HashMap::new();
+        let mut by_topic: HashMap<&'static str, Vec<(i64, Prepared)>> = HashMap::new();
         let mut alerts = Vec::new();
         for row in &rows {
             let topic = row.table.topic();
@@ -146,53 +138,43 @@ impl SqliteCapture {
                         row.seq as u64,
                         row.changed_at.unix_millis(),
                     ),
-                    producer: self.producer.clone(),
+                    producer: self.pipeline.producer().to_owned(),
                     extra: Default::default(),
                 },
             );
-            let mut value = event.to_value();
-            if let Some(gate) = &self.gate {
-                alerts.extend(gate.apply(topic, &mut value, "cdc", Location::Event).alerts);
-            }
+            let draft = Draft::json(event.to_value(), "cdc", Location::Event)
+                .system_header(SEQ_HEADER, row.seq.to_string())
+                .system_header(SOURCE_HEADER, self.source_id.clone());
+            let mut prepared = self
+                .pipeline
+                .prepare(&TopicSpec::new(topic), draft)
+                .map_err(|e| CdcError::BadRow { seq: row.seq, reason: e.to_string() })?;
             // The key is read after the policy ran, so a hashed key column never leaks raw.
-            let key =
-                value.pointer(&format!("/data/{}", row.table.key_column())).and_then(key_text).or_else(|| event.key());
-            let Some(key) = key else {
+            let Some(key) = prepared.record.key.clone() else {
                 return Err(CdcError::BadRow {
                     seq: row.seq,
                     reason: format!("no {} in the row", row.table.key_column()),
                 });
             };
-            let partition = partition_for_key(key.as_bytes(), self.partitions[topic]);
+            let partition = partition_for_key(&key, self.partitions[topic]);
+            prepared.record.partition = Some(partition);
+            // Alerts are raised again for a row the log already holds (a crash may have come
+            // between its append and its alerts'): they carry the same ids, so consumers see them
+            // as the same alerts.
+            alerts.append(&mut prepared.alerts);
             if row.seq <= self.relayed[&(topic, partition)] {
                 continue; // appended before a crash that came before the delete
             }
-            let record = ProduceRecord {
-                key: Some(Bytes::from(key)),
-                value: Some(Bytes::from(serde_json::to_vec(&value).expect("JSON serialises"))),
-                headers: vec![
-                    Header::new(SEQ_HEADER, Bytes::from(row.seq.to_string())),
-                    Header::new(SOURCE_HEADER, Bytes::from(self.source_id.clone())),
-                ],
-                timestamp: None,
-                partition: Some(partition),
-            };
-            by_topic.entry(topic).or_default().push((row.seq, record));
+            by_topic.entry(topic).or_default().push((row.seq, prepared));
         }
         for (topic, items) in by_topic {
-            let (seqs, records): (Vec<i64>, Vec<ProduceRecord>) = items.into_iter().unzip();
-            let positions = self.log.produce(topic, records, Acks::All).await?;
-            for (seq, pos) in seqs.into_iter().zip(positions) {
+            let (seqs, prepared): (Vec<i64>, Vec<Prepared>) = items.into_iter().unzip();
+            let appended = self.pipeline.append(topic, prepared, Acks::All).await?;
+            for (seq, pos) in seqs.into_iter().zip(appended.positions) {
                 self.relayed.insert((topic, pos.partition), seq);
             }
         }
-        if !alerts.is_empty() {
-            let records = alerts
-                .iter()
-                .map(|a| ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(a).expect("alerts serialise"))))
-                .collect();
-            self.log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
-        }
+        self.pipeline.append_alerts(&alerts).await?;
         // Only now, with every event durable, may the rows go.
         self.relayed_upto = last_seq;
         if self.relayed_upto - self.deleted_upto >= DELETE_EVERY_ROWS || self.last_delete.elapsed() >= DELETE_EVERY {

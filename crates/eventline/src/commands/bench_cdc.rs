@@ -54,7 +54,11 @@ async fn capture(dir: &std::path::Path, config: &Config) -> anyhow::Result<(Arc<
     for spec in config.builtin_specs() {
         log.ensure_topic(&spec).await?;
     }
-    let cap = SqliteCapture::open(&dir.join("eventline.db"), log.clone(), None, config.producer.clone()).await?;
+    let cap = SqliteCapture::open(
+        &dir.join("eventline.db"),
+        eventline_pipeline::Pipeline::new(log.clone(), None, config.producer.clone()),
+    )
+    .await?;
     Ok((log, cap))
 }
 

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use eventline_pipeline::Pipeline;
+
 use eventline_cdc::CdcError;
 use eventline_cdc::postgres::{PgCapture, PgOptions, redact, slot_status};
 use eventline_cdc::sqlite::{SqliteCapture, backlog};
@@ -57,7 +59,8 @@ pub async fn run(cmd: CdcCommand, config: &Config) -> anyhow::Result<()> {
                 }
                 let log = open_log(config).await?;
                 let gate = Arc::new(crate::gate::load(config)?);
-                let mut capture = SqliteCapture::open(&path, log.clone(), Some(gate), config.producer.clone()).await?;
+                let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
+                let mut capture = SqliteCapture::open(&path, pipeline).await?;
                 eprintln!(
                     "eventline: capturing Users and conversations from {} into the {} log (Ctrl-C to stop)",
                     path.display(),
@@ -71,9 +74,8 @@ pub async fn run(cmd: CdcCommand, config: &Config) -> anyhow::Result<()> {
                 let log = open_log(config).await?;
                 let gate = Arc::new(crate::gate::load(config)?);
                 let options = PgOptions { publication: slot.clone(), slot, resnapshot, ..PgOptions::default() };
-                let mut capture = PgCapture::open_with(&url, options, log.clone(), Some(gate), config.producer.clone())
-                    .await
-                    .map_err(operator_error)?;
+                let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
+                let mut capture = PgCapture::open_with(&url, options, pipeline).await.map_err(operator_error)?;
                 eprintln!(
                     "eventline: capturing Users and conversations from {} into the {} log{} (Ctrl-C to stop)",
                     redact(&url),

@@ -10,17 +10,17 @@
 //! nothing from it on is, and the error names the line, the field and the reason.
 //!
 //! While `eventline up` holds the data directory, the batches go to its gateway
-//! (`POST /v1/topics/{topic}/records`), which makes each record with the same
-//! [`prepare_record`] and answers with the same positions.
+//! (`POST /v1/topics/{topic}/records`), which makes each record with the same produce pipeline
+//! ([`prepare_lines`]) and answers with the same positions.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use eventline_gateway::produce::{RecordOptions, prepare_record, report_alerts};
-use eventline_governance::Gate;
-use eventline_log::{EventLog, Header};
+use eventline_gateway::produce::{RecordOptions, prepare_lines};
+use eventline_log::Header;
 use eventline_model::topics::{Acks, TopicSpec};
+use eventline_pipeline::Pipeline;
 use tokio::sync::mpsc;
 
 use crate::Exit;
@@ -48,14 +48,9 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             let spec = log.describe_topic(&args.topic).await?.spec;
             let gate = crate::gate::load(config)?;
             let acks = args.acks.unwrap_or(spec.acks);
-            let opts = RecordOptions {
-                key: args.key.clone(),
-                partition: args.partition,
-                headers,
-                stamp: args.stamp,
-                producer: config.producer.clone(),
-            };
-            Sink::Local { log, spec, gate: Box::new(gate), acks, opts }
+            let opts = RecordOptions { key: args.key.clone(), partition: args.partition, headers, stamp: args.stamp };
+            let pipeline = Pipeline::new(log, Some(Arc::new(gate)), config.producer.clone());
+            Sink::Local { pipeline, spec, acks, opts }
         }
         LogAccess::Remote(r) => {
             // Fail before reading stdin when the topic does not exist.
@@ -126,7 +121,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
 
 /// Where the records go: the log itself, or the gateway of the `up` that holds it.
 enum Sink {
-    Local { log: Arc<dyn EventLog>, spec: TopicSpec, gate: Box<Gate>, acks: Acks, opts: RecordOptions },
+    Local { pipeline: Pipeline, spec: TopicSpec, acks: Acks, opts: RecordOptions },
     Remote { remote: remote::Remote, params: ProduceParams },
 }
 
@@ -141,26 +136,18 @@ impl Sink {
         first_line: usize,
     ) -> anyhow::Result<(Vec<Position>, Option<String>)> {
         match self {
-            Sink::Local { log, spec, gate, acks, opts } => {
-                let mut batch = Vec::with_capacity(lines.len());
-                let mut alerts = Vec::new();
-                let mut failure = None;
-                for (i, line) in lines.iter().enumerate() {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match prepare_record(line, spec, opts, gate, &mut alerts) {
-                        Ok(r) => batch.push(r),
-                        Err(reason) => {
-                            failure = Some(format!("line {}: {reason}", first_line + i));
-                            break;
-                        }
-                    }
-                }
-                let positions = if batch.is_empty() { Vec::new() } else { log.produce(topic, batch, *acks).await? };
-                report_alerts(log, &alerts).await?;
+            Sink::Local { pipeline, spec, acks, opts } => {
+                let (numbers, lines): (Vec<usize>, Vec<String>) = lines
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                    .map(|(i, l)| (first_line + i, l))
+                    .unzip();
+                let (ready, refused) = prepare_lines(pipeline, spec, opts, &lines);
+                let failure = refused.map(|(i, reason)| format!("line {}: {reason}", numbers[i]));
+                let appended = pipeline.append(topic, ready, *acks).await?;
                 let positions =
-                    positions.iter().map(|p| Position { partition: p.partition, offset: p.offset }).collect();
+                    appended.positions.iter().map(|p| Position { partition: p.partition, offset: p.offset }).collect();
                 Ok((positions, failure))
             }
             Sink::Remote { remote, params } => {

@@ -6,7 +6,7 @@
 //!
 //! Shutdown (Ctrl-C or SIGTERM) runs in order: the gateway stops accepting and finishes the
 //! requests (and agent executions, integration appends) in flight; then capture relays every
-//! change those requests made and stops, while the price feed applies and commits the ticks in
+//! change those requests made and stops, the event outbox relay appends what is left, while the price feed applies and commits the ticks in
 //! hand and leaves its group; then the log is flushed as the last handle on it is dropped.
 //!
 //! Once the gateway listens, `<data-dir>/up.json` (`{"pid", "url"}`) says where, so that
@@ -20,12 +20,13 @@ use std::time::Duration;
 use anyhow::Context;
 use eventline_cdc::sqlite::SqliteCapture;
 use eventline_gateway::{AppState, GatewayOptions, Readiness, keys};
-use eventline_governance::Gate;
-use eventline_log::EventLog;
+use eventline_model::topics::{AGENT_EXECUTIONS, COMPLIANCE_ALERTS};
+use eventline_pipeline::Pipeline;
 use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
-use eventline_platform::integrations::prices::PriceFeed;
+use eventline_platform::outbox::Outbox;
 use eventline_platform::seed;
+use eventline_services::prices::PriceFeed;
 use tokio::sync::watch;
 
 use crate::Exit;
@@ -58,10 +59,11 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let log = open_log(config).await?;
     let gate = Arc::new(crate::gate::load(config)?);
+    let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
 
     // Capture first: its triggers are in place before anything writes, so the demo customers
     // seeded below reach db.changes.users like every later change.
-    let capture = SqliteCapture::open(&db_path, log.clone(), Some(gate.clone()), config.producer.clone())
+    let capture = SqliteCapture::open(&db_path, pipeline.clone())
         .await
         .with_context(|| format!("cannot start change data capture on {}", db_path.display()))?;
     let db = Database::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
@@ -74,6 +76,9 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     }
     let admin = db.call_blocking(|c| keys::bootstrap_admin(c, &config.data_dir))?;
     let key_store = db.call_blocking(|c| keys::load(c))?;
+    let outbox = Outbox::open(db.clone(), log.clone(), &[AGENT_EXECUTIONS, COMPLIANCE_ALERTS])
+        .await
+        .context("cannot open the event outbox")?;
 
     let listener = tokio::net::TcpListener::bind(config.gateway.listen)
         .await
@@ -104,7 +109,7 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
 
     let readiness = Arc::new(Readiness::default());
     let prices = PriceFeed::new(log.clone(), db.clone());
-    let executor = AgentExecutor::new(db, log.clone(), gate.clone(), config.producer.clone());
+    let executor = AgentExecutor::new(db, pipeline.clone(), outbox.clone());
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
@@ -118,7 +123,8 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     }));
     let (stop_capture, capture_stopped) = watch::channel(false);
     let price_feed = run_price_feed(prices, capture_stopped.clone());
-    let relay = Relay { capture: Some(capture), db_path, log, gate, producer: config.producer.clone(), readiness };
+    let relay = Relay { capture: Some(capture), db_path, pipeline, readiness };
+    let outbox_relay = run_outbox(outbox, capture_stopped.clone());
 
     let control = async {
         let served = tokio::select! {
@@ -133,12 +139,24 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let _ = stop_capture.send(true);
         served
     };
-    let (relayed, served, ()) = tokio::join!(relay.run(capture_stopped), control, price_feed);
+    let (relayed, served, (), outboxed) = tokio::join!(relay.run(capture_stopped), control, price_feed, outbox_relay);
     // The gateway is gone: nobody should be sent to it any more.
     UpFile::remove(&config.data_dir);
     served.context("the gateway task failed")?.context("the gateway failed")?;
     relayed.context("change data capture failed")?;
+    outboxed.context("the event outbox relay failed")?;
     eprintln!("eventline: stopped cleanly");
+    Ok(())
+}
+
+/// The relay of the executor's event outbox: appends what the executions wrote, until told to stop
+/// (after the gateway stopped), then appends what is left.
+async fn run_outbox(outbox: Outbox, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    outbox.run(stop).await?;
+    let left = outbox.backlog().await?;
+    if left > 0 {
+        anyhow::bail!("{left} event(s) are still in the outbox; they are appended at the next start");
+    }
     Ok(())
 }
 
@@ -178,9 +196,7 @@ async fn run_price_feed(feed: PriceFeed, mut stop: watch::Receiver<bool>) {
 struct Relay {
     capture: Option<SqliteCapture>,
     db_path: PathBuf,
-    log: Arc<dyn EventLog>,
-    gate: Arc<Gate>,
-    producer: String,
+    pipeline: Pipeline,
     readiness: Arc<Readiness>,
 }
 
@@ -231,7 +247,7 @@ impl Relay {
     }
 
     async fn reopen(&self, path: &Path) -> anyhow::Result<SqliteCapture> {
-        Ok(SqliteCapture::open(path, self.log.clone(), Some(self.gate.clone()), self.producer.clone()).await?)
+        Ok(SqliteCapture::open(path, self.pipeline.clone()).await?)
     }
 
     /// Sleeps `backoff` (or until stopped) and returns the next, longer one (at most 30 s).

@@ -8,10 +8,14 @@
 //! `details` holds `index`, `violations` (`pointer`, `reason`) and `invalid_events`; nothing was
 //! appended. 413 `too_many_events` over the batch limit, 422 for an empty batch or a body that
 //! is neither an object nor an array.
+//!
+//! An `Idempotency-Key` header (1–255 visible ASCII characters) makes a retry safe: the same key
+//! with the same body within 24 hours gets the first answer again (with `"replayed": true`) and
+//! appends nothing; the same key with another body is 409 `idempotency_key_reused`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use eventline_platform::integrations::{IngestError, IngestReceipt, Integration};
 use serde_json::{Value, json};
 
@@ -21,19 +25,38 @@ use crate::state::AppState;
 
 pub async fn crm_events(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<IngestReceipt>, ApiError> {
-    ingest(state, Integration::Crm, body).await
+    ingest(state, Integration::Crm, &headers, body).await
 }
 
 pub async fn market_data(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<IngestReceipt>, ApiError> {
-    ingest(state, Integration::MarketData, body).await
+    ingest(state, Integration::MarketData, &headers, body).await
 }
 
-async fn ingest(state: AppState, integration: Integration, body: Value) -> Result<Json<IngestReceipt>, ApiError> {
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| ApiError::invalid_field("Idempotency-Key", "use 1 to 255 visible ASCII characters")),
+    }
+}
+
+async fn ingest(
+    state: AppState,
+    integration: Integration,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Json<IngestReceipt>, ApiError> {
+    let key = idempotency_key(headers)?;
     let (events, batch) = match body {
         Value::Array(events) => (events, true),
         event @ Value::Object(_) => (vec![event], false),
@@ -48,7 +71,7 @@ async fn ingest(state: AppState, integration: Integration, body: Value) -> Resul
     // On its own task: once the append started, a client that goes away does not cut it between
     // the events and their alerts; shutdown waits for it.
     let ingest = state.integrations().clone();
-    let run = state.inner.tracker.spawn(async move { ingest.ingest(integration, events).await });
+    let run = state.inner.tracker.spawn(async move { ingest.ingest_once(integration, events, key).await });
     let result = run.await.map_err(ApiError::internal)?;
     result.map(Json).map_err(|e| match e {
         IngestError::Empty => ApiError::invalid_field("(body)", "the batch is empty; send at least one event"),
@@ -73,6 +96,8 @@ async fn ingest(state: AppState, integration: Integration, body: Value) -> Resul
             e.message = message;
             e.with_details(json!({"index": index, "violations": violations, "invalid_events": invalid_events}))
         }
+        IngestError::BadIdempotencyKey(why) => ApiError::invalid_field("Idempotency-Key", why),
+        IngestError::IdempotencyConflict => ApiError::conflict("idempotency_key_reused", e.to_string()),
         IngestError::Log(err) => {
             tracing::error!(error = %err, topic = integration.topic(), "integration: the log refused the events");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", "the event log is unavailable; try again")

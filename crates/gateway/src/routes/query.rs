@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use eventline_platform::executor::{ExecuteError, ExecutionResult, QueryRequest};
 use serde::Deserialize;
 
@@ -27,6 +27,7 @@ pub struct QueryBody {
 
 pub async fn post(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<QueryBody>,
 ) -> Result<Json<ExecutionResult>, ApiError> {
     check_id("user_id", &body.user_id, 64)?;
@@ -39,7 +40,15 @@ pub async fn post(
     if body.query.chars().count() > MAX_QUERY_CHARS {
         return Err(ApiError::invalid_field("query", format!("must be at most {MAX_QUERY_CHARS} characters")));
     }
-    let request = QueryRequest { user_id: body.user_id, conversation_id: body.conversation_id, query: body.query };
+    // An incoming W3C trace context is continued in the events' headers; an invalid one is
+    // ignored, as the W3C recommendation asks.
+    let traceparent = headers
+        .get(eventline_pipeline::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| eventline_pipeline::check_traceparent(v).is_ok())
+        .map(str::to_owned);
+    let request =
+        QueryRequest { user_id: body.user_id, conversation_id: body.conversation_id, query: body.query, traceparent };
     // On its own task: if the client goes away the execution still finishes (a blocked card
     // always gets its event); shutdown waits for these tasks.
     let executor = state.executor().clone();
@@ -52,6 +61,15 @@ pub async fn post(
         ExecuteError::Log(err) => {
             tracing::error!(error = %err, "query: the log refused the events");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", "the event log is unavailable; try again")
+        }
+        ExecuteError::Outbox(err) => {
+            // The execution committed; its events are safe in the outbox and will be appended.
+            tracing::error!(error = %err, "query: the events are not appended yet");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "events_pending",
+                "the request was carried out but its events are not in the log yet; they will be appended",
+            )
         }
         other => ApiError::internal(other),
     })

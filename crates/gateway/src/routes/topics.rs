@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::produce::{RecordOptions, prepare_record, report_alerts};
+use crate::produce::{RecordOptions, prepare_lines};
 use crate::state::AppState;
 use crate::wire::RecordView;
 
@@ -196,14 +196,13 @@ pub async fn produce(
     let q = Fields::new(&params, &["key", "partition", "acks", "stamp", "header"])?;
     let d = describe_topic(&state, &topic).await?;
     let executor = state.executor();
-    let mut opts = RecordOptions::new(executor.producer());
-    opts.key = q.get("key").map(str::to_owned);
-    opts.partition = q.partition(&d)?;
-    opts.stamp = match q.get("stamp") {
+    let stamp = match q.get("stamp") {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => return Err(ApiError::invalid_field("stamp", format!("`{other}`: use true or false"))),
     };
+    let mut opts =
+        RecordOptions { key: q.get("key").map(str::to_owned), partition: q.partition(&d)?, headers: Vec::new(), stamp };
     for h in q.all("header") {
         match h.split_once('=') {
             Some((k, v)) if !k.is_empty() => opts.headers.push(Header::new(k, Bytes::copy_from_slice(v.as_bytes()))),
@@ -215,6 +214,7 @@ pub async fn produce(
         Some(a) => a.parse::<Acks>().map_err(|e| ApiError::invalid_field("acks", e))?,
     };
     let events = Events::parse(&body)?;
+    let array = events.array;
     let limit = state.inner.options.max_batch_events;
     if events.lines.len() > limit {
         return Err(ApiError::new(
@@ -223,42 +223,29 @@ pub async fn produce(
             format!("the body has {} records; at most {limit} are accepted per request — split it", events.lines.len()),
         ));
     }
-    let gate = executor.gate().clone();
-    let log = executor.log().clone();
+    let pipeline = executor.pipeline().clone();
     // On its own task: once the append started, a client that goes away does not cut it between
     // the records and their alerts; shutdown waits for it.
     let run = state.inner.tracker.spawn(async move {
-        let mut batch = Vec::with_capacity(events.lines.len());
-        let mut alerts = Vec::new();
-        let mut failure = None;
-        for (at, line) in &events.lines {
-            match prepare_record(line, &d.spec, &opts, &gate, &mut alerts) {
-                Ok(r) => batch.push(r),
-                Err(e) => {
-                    failure = Some((*at, e));
-                    break;
-                }
-            }
-        }
-        let positions = if batch.is_empty() { Vec::new() } else { log.produce(&topic, batch, acks).await? };
-        report_alerts(&log, &alerts).await?;
-        Ok::<_, LogError>((positions, failure))
+        let (ats, lines): (Vec<usize>, Vec<String>) = events.lines.into_iter().unzip();
+        let (ready, refused) = prepare_lines(&pipeline, &d.spec, &opts, &lines);
+        let appended = pipeline.append(&topic, ready, acks).await?;
+        Ok::<_, LogError>((appended.positions, refused.map(|(i, e)| (ats[i], e))))
     });
     let (positions, failure) = run.await.map_err(ApiError::internal)?.map_err(log_error)?;
     let records: Vec<Value> = positions.iter().map(position).collect();
     let Some((at, e)) = failure else {
         return Ok(Json(json!({ "records": records })));
     };
-    let (unit, field_prefix) = if events.array { ("record", format!("/{at}")) } else { ("line", String::new()) };
-    let field = format!("{field_prefix}{}", e.field.as_deref().unwrap_or(""));
+    let (unit, field_prefix) = if array { ("record", format!("/{at}")) } else { ("line", String::new()) };
+    let field = format!("{field_prefix}{}", e.field().as_deref().unwrap_or(""));
     let mut err = ApiError::invalid_field(if field.is_empty() { "(body)".to_owned() } else { field }, "");
     err.code = "invalid_record";
     err.message = format!(
-        "{unit} {at}: {}; {} record(s) before it were appended, nothing from this {unit} on was",
-        e.message,
+        "{unit} {at}: {e}; {} record(s) before it were appended, nothing from this {unit} on was",
         records.len()
     );
-    let mut details = json!({ "records": records, "reason": e.message });
+    let mut details = json!({ "records": records, "reason": e.to_string() });
     details[unit] = json!(at);
     Err(err.with_details(details))
 }

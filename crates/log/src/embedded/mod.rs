@@ -491,3 +491,56 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// On an acks=all topic a group member sees a record only once it is fsynced, so a power loss
+    /// cannot take back a record a service already acted on; other topics are visible when written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_all_topics_are_consumed_only_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        let durable_topic = TopicSpec::new("durable");
+        let fast_topic = TopicSpec { acks: Acks::Leader, ..TopicSpec::new("fast") };
+        for spec in [&durable_topic, &fast_topic] {
+            log.create_topic(&TopicSpec { partitions: 1, ..spec.clone() }).await.unwrap();
+        }
+        // No fsync happens from here on but the one this test asks for.
+        log.inner.flusher.stop();
+        for t in ["durable", "fast"] {
+            log.produce(t, vec![ProduceRecord::new(Some("k"), "v")], Acks::Leader).await.unwrap();
+        }
+        let mut c =
+            log.subscribe("g", &["durable".to_owned(), "fast".to_owned()], OffsetReset::Earliest).await.unwrap();
+        let seen = c.poll(10, Duration::from_millis(300)).await.unwrap();
+        let topics: Vec<&str> = seen.iter().map(|r| &*r.topic).collect();
+        assert_eq!(topics, ["fast"], "the acks=all topic's record is written but not durable yet");
+        let partition = log.inner.partition("durable", 0).unwrap();
+        let waiting = tokio::spawn(async move {
+            let got = c.poll(10, Duration::from_secs(5)).await.unwrap();
+            got.iter().map(|r| r.topic.to_string()).collect::<Vec<_>>()
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        partition.flush();
+        assert_eq!(waiting.await.unwrap(), ["durable"], "the fsync wakes the waiting consumer");
+    }
+
+    /// A committed offset beyond the end (a restored log) resumes at the end, never at the start.
+    #[tokio::test]
+    async fn a_committed_offset_beyond_the_end_resumes_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        log.create_topic(&TopicSpec { partitions: 1, ..TopicSpec::new("t") }).await.unwrap();
+        log.produce("t", vec![ProduceRecord::new(Some("k"), "old")], Acks::All).await.unwrap();
+        log.inner.offsets.commit("g", &[("t".into(), 0, 50)]).unwrap();
+        let mut c = log.subscribe("g", &["t".to_owned()], OffsetReset::Earliest).await.unwrap();
+        assert!(c.poll(10, Duration::from_millis(100)).await.unwrap().is_empty());
+        log.produce("t", vec![ProduceRecord::new(Some("k"), "new")], Acks::All).await.unwrap();
+        let got = c.poll(10, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(got.iter().map(|r| r.value_str().unwrap()).collect::<Vec<_>>(), ["new"]);
+    }
+}

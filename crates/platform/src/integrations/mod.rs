@@ -1,8 +1,8 @@
 //! The inbound integrations: events from a CRM (`external.crm.events`) and market-data ticks
-//! (`external.market.data`), sent one at a time or in batches, and the price feed that turns ticks
-//! into the wealth agent's `prices`.
+//! (`external.market.data`), sent one at a time or in batches.
 //!
-//! [`IntegrationIngest::ingest`] takes a batch all-or-nothing:
+//! [`IntegrationIngest::ingest`] takes a batch all-or-nothing through the produce pipeline
+//! (`eventline_pipeline::Pipeline::prepare_all`):
 //!
 //! 1. `_metadata` (`timestamp`, UUID v7 `message_id`, `producer`) and the top-level `timestamp`
 //!    are filled in where the caller left them out (what `eventline produce --stamp` does).
@@ -15,26 +15,35 @@
 //! 4. The events are appended with acks=all in one produce call (keyed by `entity_id` / `symbol`),
 //!    then their alerts.
 //!
-//! [`prices::PriceFeed`] is the consumer group that applies the ticks to `prices`.
+//! With an idempotency key ([`IntegrationIngest::ingest_once`]) the answer is kept in the database
+//! for 24 hours: the same key with the same body gets the first answer again and appends nothing;
+//! the same key with another body is refused. Message ids the caller left out are derived from the
+//! key, so even a retry after a crash between the append and the kept answer carries the same ids.
+//!
+//! The price feed that turns ticks into the wealth agent's `prices` is a service
+//! (`eventline_services::prices`).
 
-pub mod prices;
-
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use eventline_governance::{Detector, Gate, Location, redact};
-use eventline_log::{EventLog, LogError, ProduceRecord};
-use eventline_model::Metadata;
-use eventline_model::events::{AlertAction, ComplianceAlert, Event};
-use eventline_model::schema::{self, Violation};
-use eventline_model::topics::{
-    Acks, BUILTIN_TOPICS, COMPLIANCE_ALERTS, EXTERNAL_CRM_EVENTS, EXTERNAL_MARKET_DATA, TopicSpec,
-};
-use serde::Serialize;
+use eventline_governance::Location;
+use eventline_log::LogError;
+use eventline_model::events::AlertAction;
+use eventline_model::schema::Violation;
+use eventline_model::topics::{Acks, EXTERNAL_CRM_EVENTS, EXTERNAL_MARKET_DATA, TopicSpec};
+use eventline_pipeline::{Draft, Pipeline};
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::db::Database;
 
 /// The most events one request may carry.
 pub const MAX_BATCH_EVENTS: usize = 1000;
+
+/// How long an idempotency key's answer is kept.
+const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
 /// An inbound integration: which topic its events go to and how alerts name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +72,11 @@ impl Integration {
 }
 
 /// Where one accepted event went.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendedRecord {
     /// Its position in the request (0 for a single event).
     pub index: usize,
-    pub topic: &'static str,
+    pub topic: String,
     pub partition: u32,
     /// `None` only with acks=0, which integrations never use.
     pub offset: Option<u64>,
@@ -75,7 +84,7 @@ pub struct AppendedRecord {
 }
 
 /// What governance did to one field of one accepted event. Never holds the value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRedaction {
     pub index: usize,
     /// JSON pointer in the appended event, e.g. `/attributes/note`.
@@ -86,13 +95,16 @@ pub struct EventRedaction {
 }
 
 /// The answer to an accepted request.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestReceipt {
     pub accepted: usize,
     pub records: Vec<AppendedRecord>,
     pub redactions: Vec<EventRedaction>,
     /// How many `compliance.alerts` events the request raised.
     pub alerts: usize,
+    /// True when this is the kept answer to an earlier request with the same idempotency key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// Why a request was refused or failed.
@@ -110,10 +122,14 @@ pub enum IngestError {
         /// How many events of the batch fail.
         invalid_events: usize,
     },
+    #[error("Idempotency-Key: {0}")]
+    BadIdempotencyKey(&'static str),
+    #[error("Idempotency-Key was used before with another request body; use a new key for a new request")]
+    IdempotencyConflict,
     #[error("the log refused the events: {0}")]
     Log(#[from] LogError),
-    #[error("an alert fails its schema: {0}")]
-    Schema(String),
+    #[error("the database: {0}")]
+    Database(#[from] rusqlite::Error),
 }
 
 /// Validates, governs and appends inbound integration events. Cheap to clone.
@@ -122,70 +138,113 @@ pub struct IntegrationIngest {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
-    log: Arc<dyn EventLog>,
-    gate: Arc<Gate>,
-    producer: String,
-    detector: Detector,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegrationIngest").field("log", &self.log.backend()).field("producer", &self.producer).finish()
-    }
+    pipeline: Pipeline,
+    db: Database,
+    /// Idempotency keys being served now: a second request with the same key waits for the first.
+    in_flight: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl IntegrationIngest {
-    pub fn new(log: Arc<dyn EventLog>, gate: Arc<Gate>, producer: impl Into<String>) -> Self {
-        Self { inner: Arc::new(Inner { log, gate, producer: producer.into(), detector: Detector::new() }) }
+    /// Appends through `pipeline`; keeps idempotent answers in `db`.
+    pub fn new(pipeline: Pipeline, db: Database) -> Self {
+        Self { inner: Arc::new(Inner { pipeline, db, in_flight: Default::default() }) }
     }
 
     /// Takes `events` all-or-nothing (see the module documentation). Not cancel-safe once the
     /// append started: callers that may be dropped run it on a task of their own.
-    pub async fn ingest(&self, integration: Integration, mut events: Vec<Value>) -> Result<IngestReceipt, IngestError> {
-        let me = &*self.inner;
+    pub async fn ingest(&self, integration: Integration, events: Vec<Value>) -> Result<IngestReceipt, IngestError> {
+        self.ingest_once(integration, events, None).await
+    }
+
+    /// Like [`IntegrationIngest::ingest`], at most once per `idempotency_key`.
+    pub async fn ingest_once(
+        &self,
+        integration: Integration,
+        mut events: Vec<Value>,
+        idempotency_key: Option<String>,
+    ) -> Result<IngestReceipt, IngestError> {
         if events.is_empty() {
             return Err(IngestError::Empty);
         }
         if events.len() > MAX_BATCH_EVENTS {
             return Err(IngestError::TooMany(events.len()));
         }
-        let topic = integration.topic();
-
-        // Validate everything before the gate sees anything: the gate remembers which events it
-        // reported, so a refused batch must not use that up (a corrected retry gets its alerts).
-        let mut first_bad = None;
-        let mut invalid_events = 0;
+        let Some(key) = idempotency_key else {
+            return self.append(integration, events).await;
+        };
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            return Err(IngestError::BadIdempotencyKey("use 1 to 255 visible ASCII characters"));
+        }
+        let scope = integration.topic();
+        let hash = hex(&Sha256::digest(serde_json::to_vec(&events).expect("JSON serialises")));
+        let lock = {
+            let mut map = self.inner.in_flight.lock().await;
+            map.entry(format!("{scope}\0{key}")).or_default().clone()
+        };
+        let _serving = lock.lock().await;
+        let (k, s) = (key.clone(), scope.to_owned());
+        let kept: Option<(String, String)> = self
+            .inner
+            .db
+            .call(move |c| {
+                c.query_row(
+                    "SELECT request_hash, response FROM _eventline_idempotency WHERE scope = ?1 AND key = ?2",
+                    [&s, &k],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .await?;
+        if let Some((kept_hash, response)) = kept {
+            if kept_hash != hash {
+                return Err(IngestError::IdempotencyConflict);
+            }
+            if let Ok(mut receipt) = serde_json::from_str::<IngestReceipt>(&response) {
+                receipt.replayed = true;
+                return Ok(receipt);
+            }
+        }
         for (index, event) in events.iter_mut().enumerate() {
-            Metadata::stamp_missing(event, &me.producer);
-            if let Err(e) = schema::validate(topic, event) {
-                invalid_events += 1;
-                if first_bad.is_none() {
-                    let violations = e.violations.into_iter().map(|v| self.scrub(event, v)).collect();
-                    first_bad = Some((index, violations));
-                }
-            }
+            derive_message_id(event, scope, &key, index);
         }
-        if let Some((index, violations)) = first_bad {
-            return Err(IngestError::Invalid { index, violations, invalid_events });
-        }
+        let receipt = self.append(integration, events).await?;
+        let response = serde_json::to_string(&receipt).expect("receipt serialises");
+        let s = scope.to_owned();
+        self.inner
+            .db
+            .call(move |c| {
+                let now = chrono::Utc::now();
+                let cutoff = (now - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+                c.execute("DELETE FROM _eventline_idempotency WHERE created_at < ?1", [&cutoff])?;
+                c.execute(
+                    "INSERT OR REPLACE INTO _eventline_idempotency (scope, key, request_hash, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![s, key, hash, response, now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()],
+                )
+            })
+            .await?;
+        self.inner.in_flight.lock().await.retain(|_, l| Arc::strong_count(l) > 2);
+        Ok(receipt)
+    }
 
-        let spec = key_spec(topic);
-        let mut alerts: Vec<ComplianceAlert> = Vec::new();
+    async fn append(&self, integration: Integration, events: Vec<Value>) -> Result<IngestReceipt, IngestError> {
+        let me = &*self.inner;
+        let topic = integration.topic();
+        let spec = TopicSpec::new(topic);
+        let drafts = events
+            .into_iter()
+            .map(|e| Draft::json(e, integration.component(), Location::InboundPayload).stamped(true))
+            .collect();
+        let prepared = me.pipeline.prepare_all(&spec, drafts).map_err(|b| IngestError::Invalid {
+            index: b.index,
+            violations: b.error.violations().to_vec(),
+            invalid_events: b.invalid_events,
+        })?;
         let mut redactions = Vec::new();
-        let mut records = Vec::with_capacity(events.len());
-        let mut message_ids = Vec::with_capacity(events.len());
-        for (index, mut event) in events.into_iter().enumerate() {
-            let outcome = me.gate.apply(topic, &mut event, integration.component(), Location::InboundPayload);
-            if outcome.changed
-                && let Err(e) = schema::validate(topic, &event)
-            {
-                // A policy that hashes or drops a required field; the caller cannot fix this.
-                tracing::error!(topic, index, error = %e, "the governance policy leaves an integration event invalid");
-                let violations = e.violations.into_iter().map(|v| self.scrub(&event, v)).collect();
-                return Err(IngestError::Invalid { index, violations, invalid_events: 1 });
-            }
-            redactions.extend(outcome.alerts.iter().filter(|a| a.details.action != AlertAction::Allowed).map(|a| {
+        let mut message_ids = Vec::with_capacity(prepared.len());
+        for (index, p) in prepared.iter().enumerate() {
+            redactions.extend(p.alerts.iter().filter(|a| a.details.action != AlertAction::Allowed).map(|a| {
                 EventRedaction {
                     index,
                     field: a.details.field.clone(),
@@ -194,82 +253,50 @@ impl IntegrationIngest {
                     count: a.details.extra.get("count").and_then(Value::as_u64).unwrap_or(1),
                 }
             }));
-            alerts.extend(outcome.alerts);
-            message_ids.push(event.pointer("/_metadata/message_id").and_then(Value::as_str).unwrap_or("").to_owned());
-            let key = spec.key_of(&event).map(Bytes::from);
-            let value = Bytes::from(serde_json::to_vec(&event).expect("JSON serialises"));
-            records.push(ProduceRecord { key, value: Some(value), ..Default::default() });
+            message_ids.push(p.message_id.clone().unwrap_or_default());
         }
-
-        let positions = me.log.produce(topic, records, Acks::All).await?;
-        self.append_alerts(&alerts).await?;
-        let records = positions
+        let appended = me.pipeline.append(topic, prepared, Acks::All).await?;
+        let records = appended
+            .positions
             .into_iter()
             .zip(message_ids)
             .enumerate()
             .map(|(index, (p, message_id))| AppendedRecord {
                 index,
-                topic,
+                topic: topic.to_owned(),
                 partition: p.partition,
                 offset: p.offset,
                 message_id,
             })
             .collect::<Vec<_>>();
-        if !alerts.is_empty() {
-            tracing::info!(
-                topic,
-                alerts = alerts.len(),
-                "PII findings in integration events reported on {COMPLIANCE_ALERTS}"
-            );
-        }
-        Ok(IngestReceipt { accepted: records.len(), records, redactions, alerts: alerts.len() })
-    }
-
-    async fn append_alerts(&self, alerts: &[ComplianceAlert]) -> Result<(), IngestError> {
-        if alerts.is_empty() {
-            return Ok(());
-        }
-        let mut records = Vec::with_capacity(alerts.len());
-        for a in alerts {
-            let value = a.to_value();
-            schema::validate(COMPLIANCE_ALERTS, &value).map_err(|e| IngestError::Schema(e.to_string()))?;
-            records
-                .push(ProduceRecord::new(a.key(), Bytes::from(serde_json::to_vec(&value).expect("JSON serialises"))));
-        }
-        self.inner.log.produce(COMPLIANCE_ALERTS, records, Acks::All).await?;
-        Ok(())
-    }
-
-    /// A violation whose reason does not repeat the offending value: schema messages quote it
-    /// (`"jane@example.com" is not one of [...]`), and an error must not echo raw PII back.
-    fn scrub(&self, event: &Value, mut v: Violation) -> Violation {
-        if let Some(value) = event.pointer(&v.pointer)
-            && matches!(value, Value::String(_) | Value::Object(_) | Value::Array(_))
-        {
-            let quoted = value.to_string();
-            if v.reason.contains(&quoted) {
-                v.reason = v.reason.replace(&quoted, "the value");
-            }
-        }
-        let found = self.inner.detector.detect(&v.reason);
-        if !found.is_empty() {
-            v.reason = redact(&v.reason, &found);
-        }
-        v
+        Ok(IngestReceipt { accepted: records.len(), records, redactions, alerts: appended.alerts, replayed: false })
     }
 }
 
-/// A spec that knows the topic's partitioning key (`entity_id`, `symbol`).
-fn key_spec(topic: &str) -> TopicSpec {
-    let key = BUILTIN_TOPICS.iter().find(|(t, _)| *t == topic).map(|(_, k)| (*k).to_owned());
-    TopicSpec { key_pointer: key, ..TopicSpec::new(topic) }
+/// Sets `_metadata.message_id` (when the caller left it out) to a UUID derived from the
+/// idempotency key and the event's index, so a retried request carries the same ids.
+fn derive_message_id(event: &mut Value, scope: &str, key: &str, index: usize) {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6576_656e_746c_696e_6964_656d_706f_7400);
+    let Some(obj) = event.as_object_mut() else { return };
+    let meta = obj.entry("_metadata").or_insert_with(|| Value::Object(Default::default()));
+    if let Some(m) = meta.as_object_mut()
+        && !m.contains_key("message_id")
+    {
+        let id = uuid::Uuid::new_v5(&NAMESPACE, format!("{scope}\0{key}\0{index}").as_bytes());
+        m.insert("message_id".into(), Value::String(id.to_string()));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eventline_governance::Policy;
-    use eventline_log::{EmbeddedLog, EmbeddedOptions};
+    use eventline_governance::{Gate, Policy};
+    use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
+    use eventline_model::Metadata;
     use eventline_model::topics::builtin_specs;
     use serde_json::json;
 
@@ -280,7 +307,9 @@ mod tests {
             log.ensure_topic(&spec).await.unwrap();
         }
         let gate = Arc::new(Gate::new(Policy::default_with_key(b"test-hash-key-0123456789".to_vec()), "t"));
-        (dir, log.clone(), IntegrationIngest::new(log, gate, "enterprise-agent-platform"))
+        let db = Database::open(&dir.path().join("eventline.db")).unwrap();
+        let pipeline = Pipeline::new(log.clone(), Some(gate), "enterprise-agent-platform");
+        (dir, log, IntegrationIngest::new(pipeline, db))
     }
 
     #[test]
@@ -309,5 +338,33 @@ mod tests {
         }
         let ok = ingest.ingest(Integration::MarketData, vec![good]).await.unwrap();
         assert_eq!(ok.accepted, 1);
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_appends_once_and_answers_the_same() {
+        let (_dir, log, ingest) = ingest().await;
+        let batch = vec![
+            json!({"symbol": "AAPL", "price": 1.0, "currency": "USD"}),
+            json!({"symbol": "MSFT", "price": 2.0, "currency": "USD"}),
+        ];
+        let key = Some("retry-me-1".to_owned());
+        let first = ingest.ingest_once(Integration::MarketData, batch.clone(), key.clone()).await.unwrap();
+        let again = ingest.ingest_once(Integration::MarketData, batch.clone(), key.clone()).await.unwrap();
+        assert!(!first.replayed);
+        assert!(again.replayed);
+        assert_eq!(again.records, first.records, "the first answer again");
+        let mut total = 0;
+        for p in 0..3 {
+            total += log.watermarks(EXTERNAL_MARKET_DATA, p).await.unwrap().1;
+        }
+        assert_eq!(total, 2, "appended once");
+        let other = vec![json!({"symbol": "AAPL", "price": 9.0, "currency": "USD"})];
+        let err = ingest.ingest_once(Integration::MarketData, other, key).await.unwrap_err();
+        assert!(matches!(err, IngestError::IdempotencyConflict), "{err}");
+        // a new key appends, and derived message ids differ by key
+        let fresh = ingest.ingest_once(Integration::MarketData, batch, Some("retry-me-2".into())).await.unwrap();
+        assert_ne!(fresh.records[0].message_id, first.records[0].message_id);
+        let bad = ingest.ingest_once(Integration::MarketData, vec![json!({})], Some("bad key".into())).await;
+        assert!(matches!(bad, Err(IngestError::BadIdempotencyKey(_))));
     }
 }

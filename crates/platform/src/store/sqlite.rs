@@ -55,8 +55,84 @@ fn wait_when_busy(attempt: i32) -> bool {
 /// (waiting through the busy handler). A deferred transaction that reads first and writes later
 /// fails at once with "database is locked" when another connection (the capture relay, a
 /// concurrent request) committed in between, since WAL cannot upgrade its stale read snapshot.
-pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+///
+/// Inside a [`Unit`] (a transaction is already open) it is a savepoint of that transaction:
+/// what it writes commits or rolls back with the unit.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<WriteTx<'_>> {
+    if conn.is_autocommit() {
+        Ok(WriteTx::Top(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?))
+    } else {
+        Ok(WriteTx::Nested(conn.savepoint()?))
+    }
+}
+
+/// A write transaction of its own, or a savepoint inside a [`Unit`].
+#[derive(Debug)]
+pub enum WriteTx<'c> {
+    Top(rusqlite::Transaction<'c>),
+    Nested(rusqlite::Savepoint<'c>),
+}
+
+impl WriteTx<'_> {
+    pub fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Top(t) => t.commit(),
+            WriteTx::Nested(s) => s.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Top(t) => t,
+            WriteTx::Nested(s) => s,
+        }
+    }
+}
+
+/// One atomic unit of work over several steps that each write (an agent's change, the outbox
+/// rows of its events, the conversation turn): `BEGIN IMMEDIATE` now, `COMMIT` in
+/// [`Unit::commit`], `ROLLBACK` when dropped uncommitted. Steps get the connection through
+/// `&mut *unit`; their own [`write_transaction`]s become savepoints.
+#[derive(Debug)]
+pub struct Unit<'c> {
+    conn: &'c mut Connection,
+    open: bool,
+}
+
+impl<'c> Unit<'c> {
+    pub fn begin(conn: &'c mut Connection) -> rusqlite::Result<Self> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Self { conn, open: true })
+    }
+
+    pub fn commit(mut self) -> rusqlite::Result<()> {
+        self.open = false;
+        self.conn.execute_batch("COMMIT")
+    }
+}
+
+impl std::ops::Deref for Unit<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl std::ops::DerefMut for Unit<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+    }
+}
+
+impl Drop for Unit<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// Applies the migrations not applied yet; returns how many ran.
