@@ -50,6 +50,7 @@ fn the_printed_schema_rejects_a_string_duration_and_accepts_the_seed() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("line 1") && err.contains("/duration_ms") && err.contains("integer"), "{err}");
+    assert!(!err.contains("\"250\""), "the error does not echo the offending value: {err}");
     let out = run(dir.path(), &["produce", "agent.executions"], &format!("{SEED_AGENT}\n"));
     assert!(out.status.success(), "{}", stderr(&out));
     let unknown = run(dir.path(), &["schema", "no.such.topic"], "");

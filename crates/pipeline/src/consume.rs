@@ -193,6 +193,14 @@ struct Progress {
     deferred_from: Option<u64>,
 }
 
+impl Progress {
+    /// Notes that the record at `offset` is handled (records of a batch finish out of order when
+    /// some are retried; the batch is committed once all are).
+    fn done_through(&mut self, offset: u64) {
+        self.seen = Some(self.seen.map_or(offset + 1, |s| s.max(offset + 1)));
+    }
+}
+
 /// One member of a consumer group running a [`Handler`].
 pub struct ConsumerRuntime {
     log: Arc<dyn EventLog>,
@@ -364,16 +372,16 @@ impl ConsumerRuntime {
                 match outcome {
                     Outcome::Done => {
                         self.stats.processed.fetch_add(1, Ordering::Relaxed);
-                        progress.entry(key).or_default().seen = Some(record.offset + 1);
+                        progress.entry(key).or_default().done_through(record.offset);
                     }
                     Outcome::Deferred => {
                         let p = progress.entry(key).or_default();
-                        p.seen = Some(record.offset + 1);
-                        p.deferred_from.get_or_insert(record.offset);
+                        p.done_through(record.offset);
+                        p.deferred_from = Some(p.deferred_from.map_or(record.offset, |d| d.min(record.offset)));
                     }
                     Outcome::Reject(reason) => {
                         self.dead_letter(&record, &reason, attempt).await?;
-                        progress.entry(key).or_default().seen = Some(record.offset + 1);
+                        progress.entry(key).or_default().done_through(record.offset);
                     }
                     Outcome::Retry(reason) => {
                         last_errors.push(reason);
@@ -396,8 +404,10 @@ impl ConsumerRuntime {
                 None => {
                     for (record, reason) in retry.iter().zip(last_errors) {
                         self.dead_letter(record, &reason, attempt).await?;
-                        progress.entry((record.topic.to_string(), record.partition)).or_default().seen =
-                            Some(record.offset + 1);
+                        progress
+                            .entry((record.topic.to_string(), record.partition))
+                            .or_default()
+                            .done_through(record.offset);
                     }
                     return Ok(());
                 }
