@@ -30,6 +30,7 @@ fn next_offsets(records: &[Record]) -> BTreeMap<u32, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(eventline_skip_kafka, ignore = "EVENTLINE_SKIP_KAFKA=1: no broker to test against")]
 async fn only_records_handed_out_are_committed() {
     let Some(brokers) = common::brokers() else { return };
     let log = KafkaLog::connect(common::options(&brokers)).await.unwrap();
@@ -62,6 +63,7 @@ async fn only_records_handed_out_are_committed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(eventline_skip_kafka, ignore = "EVENTLINE_SKIP_KAFKA=1: no broker to test against")]
 async fn a_revoked_member_commits_only_what_it_finished() {
     let Some(brokers) = common::brokers() else { return };
     let log = std::sync::Arc::new(KafkaLog::connect(common::options(&brokers)).await.unwrap());

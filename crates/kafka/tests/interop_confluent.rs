@@ -74,6 +74,7 @@ async fn topic(log: &KafkaLog, name: &str, compression: Compression) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(eventline_skip_kafka, ignore = "EVENTLINE_SKIP_KAFKA=1: no broker to test against")]
 async fn confluent_kafka_reads_what_eventline_produced() {
     let Some(brokers) = common::brokers() else { return };
     let log = KafkaLog::connect(common::options(&brokers)).await.unwrap();
@@ -130,6 +131,7 @@ async fn confluent_kafka_reads_what_eventline_produced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(eventline_skip_kafka, ignore = "EVENTLINE_SKIP_KAFKA=1: no broker to test against")]
 async fn eventline_group_consumer_reads_what_confluent_kafka_produced() {
     let Some(brokers) = common::brokers() else { return };
     let log = KafkaLog::connect(common::options(&brokers)).await.unwrap();

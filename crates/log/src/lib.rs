@@ -23,6 +23,7 @@
 //! ```
 
 pub mod codec;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod embedded;
 mod error;

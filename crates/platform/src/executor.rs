@@ -9,7 +9,9 @@
 //! 3. The agent's database change, the execution record, its alert records (as rows of the
 //!    [`Outbox`]) and the (redacted) conversation turn commit in **one** database transaction:
 //!    a crash anywhere leaves all of them or none. Capture turns the turn into a
-//!    `db.changes.conversations` event.
+//!    `db.changes.conversations` event. Executions that arrive together share a transaction
+//!    (group commit: one fsync for the batch), each in a savepoint of its own, so one that fails
+//!    or panics rolls back alone.
 //! 4. The caller gets the (redacted) answer once the outbox relay has appended the events with
 //!    acks=all.
 
@@ -32,6 +34,17 @@ use crate::outbox::{Outbox, OutboxError};
 use crate::planner::{Planner, Route};
 use crate::store::sqlite::Unit;
 use crate::users;
+
+/// Executions committed together at most.
+const MAX_GROUP: usize = 64;
+
+/// One execution waiting for the group-commit worker.
+struct Job {
+    request: QueryRequest,
+    route: Route,
+    started: Instant,
+    reply: tokio::sync::oneshot::Sender<Result<Committed, ExecuteError>>,
+}
 
 /// A query as the gateway hands it over (already checked for shape and size).
 #[derive(Clone, Debug)]
@@ -87,6 +100,12 @@ pub enum ExecuteError {
     Outbox(#[from] OutboxError),
     #[error("event fails its schema: {0}")]
     Schema(#[from] EventError),
+    #[error("the database could not commit the execution: {0}")]
+    Commit(String),
+    #[error("the agent failed unexpectedly; nothing of this execution was kept")]
+    Panicked,
+    #[error("the executor is shutting down")]
+    Stopped,
 }
 
 impl From<ConversationError> for ExecuteError {
@@ -105,6 +124,7 @@ const GATEWAY_COMPONENT: &str = "gateway";
 #[derive(Clone, Debug)]
 pub struct AgentExecutor {
     inner: Arc<Inner>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
 struct Inner {
@@ -130,10 +150,14 @@ struct Committed {
 
 impl AgentExecutor {
     /// An executor writing its events through `outbox` (opened for `agent.executions` and
-    /// `compliance.alerts`; run its relay with [`Outbox::run`]).
+    /// `compliance.alerts`; run its relay with [`Outbox::run`]). Starts its group-commit worker
+    /// on the current tokio runtime; the worker ends when the last clone is dropped.
     pub fn new(db: Database, pipeline: Pipeline, outbox: Outbox) -> Self {
         let spec = TopicSpec::new(AGENT_EXECUTIONS);
-        Self { inner: Arc::new(Inner { db, pipeline, outbox, planner: Planner::default(), spec }) }
+        let inner = Arc::new(Inner { db, pipeline, outbox, planner: Planner::default(), spec });
+        let (jobs, rx) = tokio::sync::mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(group_commit(inner.clone(), rx));
+        Self { inner, jobs }
     }
 
     pub fn database(&self) -> &Database {
@@ -162,10 +186,11 @@ impl AgentExecutor {
     /// whose client went away) run it on a task of its own, so the caller's wait for the events
     /// is not cut short (the events themselves are safe in the outbox either way).
     pub async fn execute(&self, request: QueryRequest) -> Result<ExecutionResult, ExecuteError> {
-        let me = self.inner.clone();
         let started = Instant::now();
-        let route = me.planner.route(&request.query);
-        let committed = self.inner.db.call(move |conn| me.run_in_transaction(conn, request, route, started)).await?;
+        let route = self.inner.planner.route(&request.query);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs.send(Job { request, route, started, reply }).await.map_err(|_| ExecuteError::Stopped)?;
+        let committed = answer.await.map_err(|_| ExecuteError::Stopped)??;
         if let Some(seq) = committed.last_seq {
             self.inner.outbox.wait_relayed(seq).await?;
         }
@@ -173,22 +198,83 @@ impl AgentExecutor {
     }
 }
 
+/// Takes the executions waiting now (up to [`MAX_GROUP`]) and commits them in one transaction.
+async fn group_commit(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let (replies, work): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.reply, (j.request, j.route, j.started))).unzip();
+        let me = inner.clone();
+        let results = inner.db.call(move |conn| me.run_group(conn, work)).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
 impl Inner {
-    fn run_in_transaction(
+    /// One transaction for `work`: each execution in a savepoint of its own.
+    fn run_group(
         &self,
         conn: &mut rusqlite::Connection,
+        work: Vec<(QueryRequest, Route, Instant)>,
+    ) -> Vec<Result<Committed, ExecuteError>> {
+        let n = work.len();
+        let mut unit = match Unit::begin(conn) {
+            Ok(u) => u,
+            Err(e) => return (0..n).map(|_| Err(ExecuteError::Commit(e.to_string()))).collect(),
+        };
+        let mut results = Vec::with_capacity(n);
+        for (request, route, started) in work {
+            let result = match unit.execute_batch("SAVEPOINT execution") {
+                Err(e) => Err(ExecuteError::Database(e)),
+                Ok(()) => {
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.run_in_savepoint(&mut unit, request, route, started)
+                    }));
+                    let result = run.unwrap_or_else(|_| {
+                        tracing::error!("an execution panicked; its savepoint is rolled back");
+                        Err(ExecuteError::Panicked)
+                    });
+                    let end =
+                        if result.is_ok() { "RELEASE execution" } else { "ROLLBACK TO execution; RELEASE execution" };
+                    match unit.execute_batch(end) {
+                        Ok(()) => result,
+                        Err(e) => Err(ExecuteError::Commit(e.to_string())),
+                    }
+                }
+            };
+            results.push(result);
+        }
+        match unit.commit() {
+            Ok(()) => results,
+            Err(e) => {
+                tracing::error!(error = %e, executions = n, "committing a group of executions failed");
+                (0..n).map(|_| Err(ExecuteError::Commit(e.to_string()))).collect()
+            }
+        }
+    }
+
+    fn run_in_savepoint(
+        &self,
+        unit: &mut rusqlite::Connection,
         request: QueryRequest,
         route: Route,
         started: Instant,
     ) -> Result<Committed, ExecuteError> {
         let QueryRequest { user_id, conversation_id, query, traceparent } = request;
         let execution_id = uuid::Uuid::now_v7().to_string();
-        let mut unit = Unit::begin(conn)?;
-        if !users::exists(&unit, &user_id)? {
+        if !users::exists(unit, &user_id)? {
             return Err(ExecuteError::UnknownUser(user_id));
         }
         if let Some(cid) = &conversation_id
-            && let Some(c) = conversations::get(&unit, cid)?
+            && let Some(c) = conversations::get(unit, cid)?
             && c.user_id != user_id
         {
             return Err(ExecuteError::ConversationOfAnotherUser(cid.clone()));
@@ -205,14 +291,13 @@ impl Inner {
                 });
                 let scopes = [Scope::whole(GATEWAY_COMPONENT, Location::AgentInput)];
                 let (_, alerts) = self.pipeline.findings(AGENT_EXECUTIONS, event, &scopes);
-                let last_seq = self.enqueue_alerts(&unit, &alerts)?;
-                unit.commit()?;
+                let last_seq = self.enqueue_alerts(unit, &alerts)?;
                 return Ok(Committed { result: Err(ExecuteError::Unroutable), last_seq });
             }
         };
 
         // The agent works on the raw query; it never leaves this function.
-        let answer = agents::run(agent, &mut unit, &AgentRequest::new(&user_id, &query));
+        let answer = agents::run(agent, unit, &AgentRequest::new(&user_id, &query));
         let (status, output) = match answer {
             Ok(a) => (a.status, a.output),
             Err(e) => {
@@ -260,8 +345,8 @@ impl Inner {
         };
         let alerts = prepared.alerts.clone();
 
-        let mut last_seq = Some(self.outbox.enqueue(&unit, AGENT_EXECUTIONS, &prepared.record)?);
-        last_seq = self.enqueue_alerts(&unit, &alerts)?.or(last_seq);
+        let mut last_seq = Some(self.outbox.enqueue(unit, AGENT_EXECUTIONS, &prepared.record)?);
+        last_seq = self.enqueue_alerts(unit, &alerts)?.or(last_seq);
         let turn = json!({
             "execution_id": execution_id,
             "timestamp": event.timestamp,
@@ -270,8 +355,7 @@ impl Inner {
             "query": redacted_query,
             "output": output,
         });
-        conversations::append_turn(&mut unit, &conversation_id, &user_id, turn)?;
-        unit.commit()?;
+        conversations::append_turn(unit, &conversation_id, &user_id, turn)?;
 
         let redactions = alerts
             .iter()

@@ -59,6 +59,10 @@ pub struct Outbox {
 
 struct Inner {
     db: Database,
+    /// The relay's own connection (reads and deletes of relayed rows), so it never waits behind
+    /// the executions on the shared one. Deletes need no fsync: a delete lost to a power cut only
+    /// means the row is read again and skipped (its record is in the log).
+    relay_conn: Arc<std::sync::Mutex<Connection>>,
     log: Arc<dyn EventLog>,
     source: String,
     partitions: HashMap<String, u32>,
@@ -86,12 +90,20 @@ impl Outbox {
     /// An outbox for `topics` (their partition counts are read from the log now).
     pub async fn open(db: Database, log: Arc<dyn EventLog>, topics: &[&str]) -> Result<Self, OutboxError> {
         let source = db.call(source_id).await?;
+        let conn = crate::store::sqlite::open(db.path()).map_err(|e| match e {
+            crate::store::sqlite::StoreError::Open { source, .. } | crate::store::sqlite::StoreError::Sql(source) => {
+                OutboxError::Database(source)
+            }
+            crate::store::sqlite::StoreError::Migration { source, .. } => OutboxError::Database(source),
+        })?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let relay_conn = Arc::new(std::sync::Mutex::new(conn));
         let mut partitions = HashMap::new();
         for topic in topics {
             partitions.insert((*topic).to_owned(), log.describe_topic(topic).await?.spec.partitions);
         }
         let (relayed, _) = watch::channel(0);
-        Ok(Self { inner: Arc::new(Inner { db, log, source, partitions, relayed, wake: Notify::new() }) })
+        Ok(Self { inner: Arc::new(Inner { db, relay_conn, log, source, partitions, relayed, wake: Notify::new() }) })
     }
 
     /// Writes `record` for `topic` as an outbox row, inside the caller's transaction; returns its
@@ -181,10 +193,20 @@ impl Outbox {
         }
     }
 
+    async fn on_relay_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> rusqlite::Result<T> {
+        let conn = self.inner.relay_conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
     /// Appends one batch of rows and deletes them; returns how many rows it took.
     async fn relay_once(&self, skip: &mut HashMap<(String, u32), i64>) -> Result<usize, OutboxError> {
         let me = &*self.inner;
-        let rows = me.db.call(read_batch).await?;
+        let rows = self.on_relay_conn(read_batch).await?;
         let Some(last) = rows.last().map(|r| r.seq) else {
             return Ok(0);
         };
@@ -219,7 +241,7 @@ impl Outbox {
                 skip.insert((topic.clone(), pos.partition), seq);
             }
         }
-        me.db.call(move |c| c.execute(&format!("DELETE FROM {TABLE} WHERE seq <= ?1"), [last])).await?;
+        self.on_relay_conn(move |c| c.execute(&format!("DELETE FROM {TABLE} WHERE seq <= ?1"), [last])).await?;
         me.relayed.send_if_modified(|r| {
             let raise = last > *r;
             if raise {

@@ -64,6 +64,7 @@
 //! * Connection loss (PostgreSQL restarted) is retried with backoff; the resend from the slot's
 //!   confirmed LSN is deduplicated as after a crash.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod pgoutput;
 pub mod setup;

@@ -43,6 +43,9 @@ pub struct Partition {
     pub(super) flush_state: AtomicU8,
 }
 
+/// The first read of a fetch: 64 KiB, doubled on every further read of the same fetch.
+const FIRST_READ_WINDOW: usize = 64 << 10;
+
 fn parse_base(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     let stem = name.strip_suffix(".log")?;
@@ -295,8 +298,13 @@ impl Partition {
     ) -> Result<()> {
         let start_len = out.len();
         let mut read_bytes = 0usize;
+        // Start with a small window and double it while more is wanted: a fetch of a few records
+        // reads a few pages, not `max_bytes` (a batch larger than the window is still read whole).
+        let mut window = FIRST_READ_WINDOW;
         while pos < limit && out.len() - start_len < max_records && read_bytes < max_bytes {
-            let (buf, next) = segment::read_batches(file, pos, limit, max_bytes.min(8 << 20))
+            let want = window.min(max_bytes - read_bytes).min(8 << 20);
+            window = window.saturating_mul(2);
+            let (buf, next) = segment::read_batches(file, pos, limit, want)
                 .map_err(LogError::io(format!("read {}", path.display())))?;
             if buf.is_empty() {
                 let mut hdr = [0u8; codec::HEADER_LEN];

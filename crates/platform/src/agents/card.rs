@@ -29,7 +29,7 @@ impl Card {
     }
 
     fn last4(&self) -> &str {
-        &self.pan[self.pan.len().saturating_sub(4)..]
+        super::text::tail_chars(&self.pan, 4)
     }
 
     /// `Mastercard credit card 5424 1812 3456 7890`.
@@ -233,13 +233,13 @@ fn transactions(conn: &Connection, req: &AgentRequest<'_>) -> rusqlite::Result<A
         .map(|(id, at, merchant, category, cents, currency, status, pan)| {
             json!({
                 "txn_id": id,
-                "date": &at[..10],
+                "date": super::text::head_chars(at, 10),
                 "merchant": merchant,
                 "category": category,
                 "amount": cents_to_amount(*cents),
                 "currency": currency,
                 "status": status,
-                "card_last4": &pan[pan.len() - 4..],
+                "card_last4": super::text::tail_chars(pan, 4),
             })
         })
         .collect();
@@ -363,7 +363,7 @@ fn dispute(conn: &mut Connection, req: &AgentRequest<'_>, all: &[Card]) -> rusql
             .iter()
             .take(5)
             .map(|t| {
-                json!({"txn_id": t.txn_id, "date": &t.posted_at[..10], "merchant": t.merchant,
+                json!({"txn_id": t.txn_id, "date": super::text::head_chars(&t.posted_at, 10), "merchant": t.merchant,
                        "amount": cents_to_amount(t.amount_cents)})
             })
             .collect();
@@ -375,7 +375,7 @@ fn dispute(conn: &mut Connection, req: &AgentRequest<'_>, all: &[Card]) -> rusql
     };
     let card = all.iter().find(|c| c.card_id == txn.card_id).expect("the transaction is on one of the user's cards");
     let txn_json = json!({
-        "txn_id": txn.txn_id, "date": &txn.posted_at[..10], "merchant": txn.merchant,
+        "txn_id": txn.txn_id, "date": super::text::head_chars(&txn.posted_at, 10), "merchant": txn.merchant,
         "amount": cents_to_amount(txn.amount_cents), "currency": "USD",
     });
     if txn.status == "disputed" {
@@ -407,7 +407,7 @@ fn dispute(conn: &mut Connection, req: &AgentRequest<'_>, all: &[Card]) -> rusql
         "We opened dispute {dispute_id} for the {} USD charge at {} on {} with your {}",
         format_money(txn.amount_cents),
         txn.merchant,
-        &txn.posted_at[..10],
+        super::text::head_chars(&txn.posted_at, 10),
         card.title()
     );
     let mut out = json!({
@@ -435,6 +435,22 @@ mod tests {
     use super::*;
     use crate::agents::tests_support::bank;
     use eventline_model::events::ExecutionStatus;
+
+    #[test]
+    fn rows_written_by_any_client_never_panic_the_agent() {
+        let (_dir, mut conn) = bank();
+        // Another client wrote a short, non-ASCII card number and dates that are not timestamps.
+        conn.execute_batch(
+            "UPDATE cards SET pan = '€€' || substr(card_id, -3) WHERE user_id = 'u-1001';
+             UPDATE card_transactions SET posted_at = 'gestern' WHERE card_id IN
+                 (SELECT card_id FROM cards WHERE user_id = 'u-1001');",
+        )
+        .unwrap();
+        for q in ["card balance", "show my last transactions", "dispute the Best Buy charge", "freeze my debit card"] {
+            let a = answer(&mut conn, &AgentRequest::new("u-1001", q)).unwrap();
+            assert!(a.output.contains_key("message"), "{q}: {:?}", a.output);
+        }
+    }
 
     #[test]
     fn balances_are_computed_from_the_rows() {

@@ -61,7 +61,7 @@ impl Loan {
             "next_payment_date": self.due(self.payments_made + 1).to_string(),
             "payoff_date": self.due(last).to_string(),
             "remaining_interest": cents_to_amount(interest),
-            "repayment_account": format!("checking ending {}", &self.repayment_account_number[self.repayment_account_number.len() - 4..]),
+            "repayment_account": format!("checking ending {}", super::text::tail_chars(&self.repayment_account_number, 4)),
         })
     }
 }

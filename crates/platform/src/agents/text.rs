@@ -129,3 +129,31 @@ mod tests {
         assert!(!has_any(&normalise("unblocked"), &["block"]));
     }
 }
+
+/// The last `n` characters of `s` (all of it when shorter). Strings read from the database are
+/// written by any client, so they are cut on character boundaries, never by bytes.
+pub fn tail_chars(s: &str, n: usize) -> &str {
+    let count = s.chars().count();
+    let skip = count.saturating_sub(n);
+    s.char_indices().nth(skip).map_or("", |(i, _)| &s[i..])
+}
+
+/// The first `n` characters of `s` (all of it when shorter), e.g. the date of a timestamp.
+pub fn head_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::*;
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        assert_eq!(tail_chars("4111111111111111", 4), "1111");
+        assert_eq!(tail_chars("12", 4), "12");
+        assert_eq!(tail_chars("€€€€€", 4), "€€€€");
+        assert_eq!(head_chars("2026-11-30T10:00:00Z", 10), "2026-11-30");
+        assert_eq!(head_chars("2026-1€", 10), "2026-1€");
+        assert_eq!(head_chars("日本語の日付です、とても長い", 10), "日本語の日付です、と");
+    }
+}
