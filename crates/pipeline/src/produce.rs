@@ -8,7 +8,9 @@
 //!    filled in where missing, when asked);
 //! 2. **headers**: names starting with `eventline.` are reserved for eventline's own producers and
 //!    refused from callers; a W3C `traceparent` is checked and carried in the record's headers;
-//! 3. **schema**: the event is validated against its topic's JSON Schema;
+//! 3. **schema**: the event is validated against its topic's JSON Schema (an event built from
+//!    eventline's typed model with [`Draft::typed`] is valid by construction — the model's
+//!    property tests check every type against its schema — so this check is its type's);
 //! 4. **governance**: the gate applies the PII policy and builds one `compliance.alerts` event per
 //!    PII type and field (ids derived from the event, so the same event raises the same alerts);
 //!    the event is validated again if the policy changed it;
@@ -58,11 +60,14 @@ pub struct Draft {
     system_headers: Vec<Header>,
     traceparent: Option<String>,
     scopes: Vec<Scope>,
+    /// Built from a typed model event of this topic: valid for it by construction.
+    typed_for: Option<&'static str>,
 }
 
 impl Draft {
     fn with(body: Body, component: &str, location: Location) -> Self {
         Self {
+            typed_for: None,
             body,
             stamp: false,
             key: None,
@@ -83,6 +88,13 @@ impl Draft {
     /// An event built as a JSON value.
     pub fn json(event: Value, component: &str, location: Location) -> Self {
         Self::with(Body::Json(event), component, location)
+    }
+
+    /// An event of eventline's typed model (capture's changes, the executor's executions). Its
+    /// JSON matches its topic's schema by construction, so the schema step does not repeat the
+    /// check (an event the policy changed is still validated again).
+    pub fn typed(event: &impl eventline_model::events::Event, component: &str, location: Location) -> Self {
+        Self { typed_for: Some(event.topic()), ..Self::with(Body::Json(event.to_value()), component, location) }
     }
 
     /// Fill in `_metadata` (UUID v7 id, the pipeline's producer, now) and `timestamp` where missing.
@@ -295,13 +307,15 @@ impl Pipeline {
     }
 
     /// Steps 1–3: parse, stamp, headers, schema.
-    pub fn admit(&self, spec: &TopicSpec, draft: Draft) -> Result<Admitted, EventError> {
-        let (mut event, verbatim) = match &draft.body {
+    pub fn admit(&self, spec: &TopicSpec, mut draft: Draft) -> Result<Admitted, EventError> {
+        let (mut event, verbatim) = match std::mem::replace(&mut draft.body, Body::Json(Value::Null)) {
             Body::Text(text) => {
-                let event: Value = serde_json::from_str(text).map_err(|e| EventError::NotJson(e.to_string()))?;
-                (event, Some(text.trim().to_owned()))
+                let event: Value = serde_json::from_str(&text).map_err(|e| EventError::NotJson(e.to_string()))?;
+                let trimmed = text.trim();
+                let verbatim = if trimmed.len() == text.len() { text } else { trimmed.to_owned() };
+                (event, Some(verbatim))
             }
-            Body::Json(v) => (v.clone(), None),
+            Body::Json(v) => (v, None),
         };
         if let Some(h) = draft.headers.iter().find(|h| h.key.starts_with(RESERVED_HEADER_PREFIX)) {
             return Err(EventError::ReservedHeader(h.key.clone()));
@@ -320,6 +334,9 @@ impl Pipeline {
         if draft.stamp {
             Metadata::stamp_missing(&mut event, &self.inner.producer);
             verbatim = None;
+        }
+        if draft.typed_for == Some(spec.name.as_str()) && !draft.stamp {
+            return Ok(Admitted { event, verbatim, draft });
         }
         if let Err(e) = schema::validate(&spec.name, &event) {
             let hint = (!draft.stamp

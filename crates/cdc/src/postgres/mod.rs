@@ -78,7 +78,7 @@ use eventline_governance::Location;
 use eventline_log::partitioner::partition_for_key;
 use eventline_log::{EventLog, ProduceRecord};
 use eventline_model::events::ComplianceAlert as Alert;
-use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
+use eventline_model::events::{ChangeKind, DbChange, Row, SourceTable};
 use eventline_model::topics::{Acks, TopicSpec};
 use eventline_model::{MessageId, Metadata, Timestamp};
 use eventline_pipeline::{Draft, Pipeline};
@@ -767,7 +767,7 @@ impl Builder {
                 extra: Default::default(),
             },
         );
-        let mut draft = Draft::json(event.to_value(), "cdc", Location::Event)
+        let mut draft = Draft::typed(&event, "cdc", Location::Event)
             .system_header(SOURCE_HEADER, self.source_id.clone())
             .system_header(LSN_HEADER, Lsn(pos.lsn).to_string())
             .system_header(INDEX_HEADER, pos.index.to_string());

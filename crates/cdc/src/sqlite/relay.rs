@@ -16,7 +16,7 @@ use std::time::Duration;
 use eventline_governance::Location;
 use eventline_log::EventLog;
 use eventline_log::partitioner::partition_for_key;
-use eventline_model::events::{ChangeKind, DbChange, Event, Row, SourceTable};
+use eventline_model::events::{ChangeKind, DbChange, Row, SourceTable};
 use eventline_model::topics::{Acks, TopicSpec};
 use eventline_model::{Metadata, Timestamp};
 use eventline_pipeline::{Draft, Pipeline, Prepared};
@@ -123,13 +123,14 @@ impl SqliteCapture {
         };
         let mut by_topic: HashMap<&'static str, Vec<(i64, Prepared)>> = HashMap::new();
         let mut alerts = Vec::new();
-        for row in &rows {
+        let count = rows.len();
+        for row in rows {
             let topic = row.table.topic();
             let event = DbChange::from_images(
                 row.kind,
                 row.table,
-                row.before.clone(),
-                row.after.clone(),
+                row.before,
+                row.after,
                 row.changed_at.clone(),
                 Metadata {
                     timestamp: Timestamp::now(),
@@ -142,7 +143,7 @@ impl SqliteCapture {
                     extra: Default::default(),
                 },
             );
-            let draft = Draft::json(event.to_value(), "cdc", Location::Event)
+            let draft = Draft::typed(&event, "cdc", Location::Event)
                 .system_header(SEQ_HEADER, row.seq.to_string())
                 .system_header(SOURCE_HEADER, self.source_id.clone());
             let mut prepared = self
@@ -180,7 +181,7 @@ impl SqliteCapture {
         if self.relayed_upto - self.deleted_upto >= DELETE_EVERY_ROWS || self.last_delete.elapsed() >= DELETE_EVERY {
             self.delete_relayed()?;
         }
-        Ok(rows.len())
+        Ok(count)
     }
 
     /// Deletes the outbox rows whose events are durable.
