@@ -32,11 +32,8 @@ pub enum ConversationError {
 
 pub fn get(conn: &Connection, conversation_id: &str) -> Result<Option<Conversation>, ConversationError> {
     let row: Option<(String, String, String, String)> = conn
-        .query_row(
-            "SELECT user_id, doc, created_at, updated_at FROM conversations WHERE conversation_id = ?1",
-            [conversation_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .prepare_cached("SELECT user_id, doc, created_at, updated_at FROM conversations WHERE conversation_id = ?1")?
+        .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let Some((user_id, doc, created_at, updated_at)) = row else { return Ok(None) };
     let doc: Value =
@@ -56,9 +53,8 @@ pub fn append_turn(
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let tx = crate::store::sqlite::write_transaction(conn)?;
     let existing: Option<(String, String)> = tx
-        .query_row("SELECT user_id, doc FROM conversations WHERE conversation_id = ?1", [conversation_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT user_id, doc FROM conversations WHERE conversation_id = ?1")?
+        .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let created = existing.is_none();
     let mut doc = match existing {
@@ -79,15 +75,13 @@ pub fn append_turn(
     }
     let text = doc.to_string();
     if created {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO conversations (conversation_id, user_id, doc, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![conversation_id, user_id, text, now],
-        )?;
+        )?
+        .execute(params![conversation_id, user_id, text, now])?;
     } else {
-        tx.execute(
-            "UPDATE conversations SET doc = ?1, updated_at = ?2 WHERE conversation_id = ?3",
-            params![text, now, conversation_id],
-        )?;
+        tx.prepare_cached("UPDATE conversations SET doc = ?1, updated_at = ?2 WHERE conversation_id = ?3")?
+            .execute(params![text, now, conversation_id])?;
     }
     tx.commit()?;
     Ok(created)

@@ -232,9 +232,9 @@ impl Inner {
         };
         let mut results = Vec::with_capacity(n);
         for (request, route, started) in work {
-            let result = match unit.execute_batch("SAVEPOINT execution") {
+            let result = match unit.prepare_cached("SAVEPOINT execution").and_then(|mut s| s.execute([])) {
                 Err(e) => Err(ExecuteError::Database(e)),
-                Ok(()) => {
+                Ok(_) => {
                     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         self.run_in_savepoint(&mut unit, request, route, started)
                     }));

@@ -120,19 +120,17 @@ impl Outbox {
             .iter()
             .map(|h| (h.key.clone(), String::from_utf8_lossy(h.value.as_deref().unwrap_or_default()).into_owned()))
             .collect();
-        conn.execute(
-            &format!(
-                "INSERT INTO {TABLE} (topic, partition, key, value, headers, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            ),
-            params![
-                topic,
-                partition,
-                record.key.as_deref(),
-                record.value.as_deref().unwrap_or_default(),
-                serde_json::to_string(&headers).expect("headers serialise"),
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            ],
-        )?;
+        conn.prepare_cached(&format!(
+            "INSERT INTO {TABLE} (topic, partition, key, value, headers, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        ))?
+        .execute(params![
+            topic,
+            partition,
+            record.key.as_deref(),
+            record.value.as_deref().unwrap_or_default(),
+            serde_json::to_string(&headers).expect("headers serialise"),
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        ])?;
         Ok(conn.last_insert_rowid())
     }
 

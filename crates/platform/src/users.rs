@@ -53,7 +53,7 @@ pub fn get(conn: &Connection, user_id: &str) -> rusqlite::Result<Option<UserProf
 }
 
 pub fn exists(conn: &Connection, user_id: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT EXISTS (SELECT 1 FROM Users WHERE UserId = ?1)", [user_id], |r| r.get(0))
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM Users WHERE UserId = ?1)")?.query_row([user_id], |r| r.get(0))
 }
 
 /// Creates or replaces the profile; returns it and whether it was created.
