@@ -946,3 +946,33 @@ async fn topics_endpoints_by_role_and_404_for_unknown_topics() {
     });
     rest.await.expect("the stream ended");
 }
+
+#[tokio::test]
+async fn a_retried_batch_with_the_same_idempotency_key_appends_once() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+    let batch = json!([crm("c-idem-1", "call +1 212 555 0147"), crm("c-idem-2", "plain note")]);
+    let send = |key: &'static str, body: Value| {
+        s.req(reqwest::Method::POST, CRM, Some(&ingest)).header("Idempotency-Key", key).json(&body).send()
+    };
+    let first = send("batch-7", batch.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    let alerts_after_first = s.ends("compliance.alerts").await;
+    let again = send("batch-7", batch.clone()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["records"], first["records"], "the first answer again");
+    assert_eq!(again["replayed"], true);
+    assert_eq!(s.ends(EXTERNAL_CRM_TOPIC).await.iter().sum::<u64>(), 2, "appended once");
+    assert_eq!(s.ends("compliance.alerts").await, alerts_after_first, "no second alert");
+    let (status, e) = error_of(send("batch-7", json!([crm("c-idem-3", "other")])).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["code"], "idempotency_key_reused");
+    let (status, e) = error_of(send("bad key", batch).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["field"], "Idempotency-Key");
+    s.shutdown().await;
+}
+
+const EXTERNAL_CRM_TOPIC: &str = "external.crm.events";
