@@ -13,8 +13,9 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
     let lookup = id.clone();
     state
         .db()
-        .call(move |conn| conversations::get(conn, &lookup))
+        .read(move |conn| conversations::get(conn, &lookup))
         .await
+        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("conversation_not_found", format!("no conversation `{id}`")))

@@ -32,8 +32,9 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
     let lookup = id.clone();
     state
         .db()
-        .call(move |conn| users::get(conn, &lookup))
+        .read(move |conn| users::get(conn, &lookup))
         .await
+        .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user `{id}`")))

@@ -23,6 +23,8 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("no database connection available: {0}")]
+    Pool(String),
 }
 
 /// Opens `path` in WAL mode (readers never block the writer), with a busy timeout, foreign keys,
