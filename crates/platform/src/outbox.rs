@@ -95,7 +95,9 @@ impl Outbox {
                 OutboxError::Database(source)
             }
             crate::store::sqlite::StoreError::Migration { source, .. } => OutboxError::Database(source),
-            crate::store::sqlite::StoreError::Pool(reason) => OutboxError::Database(rusqlite::Error::InvalidPath(reason.into())),
+            crate::store::sqlite::StoreError::Pool(reason) => {
+                OutboxError::Database(rusqlite::Error::InvalidPath(reason.into()))
+            }
         })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let relay_conn = Arc::new(std::sync::Mutex::new(conn));

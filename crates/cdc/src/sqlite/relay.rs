@@ -42,7 +42,8 @@ pub struct Backlog {
 
 /// Capture of `Users` and `conversations` from one SQLite database.
 pub struct SqliteCapture {
-    conn: Connection,
+    /// The relay's connection; used on the blocking pool, never on the async runtime.
+    conn: Arc<std::sync::Mutex<Connection>>,
     pipeline: Pipeline,
     source_id: String,
     partitions: HashMap<&'static str, u32>,
@@ -97,7 +98,7 @@ impl SqliteCapture {
             }
         }
         Ok(Self {
-            conn,
+            conn: Arc::new(std::sync::Mutex::new(conn)),
             pipeline,
             source_id,
             partitions,
@@ -116,9 +117,10 @@ impl SqliteCapture {
 
     /// Relays up to one batch; returns how many outbox rows it consumed.
     pub async fn relay_once(&mut self) -> Result<usize> {
-        let rows = self.read_batch()?;
+        let (upto, batch) = (self.relayed_upto, self.batch);
+        let rows = self.on_conn(move |c| read_batch(c, upto, batch)).await?;
         let Some(last_seq) = rows.last().map(|r| r.seq) else {
-            self.delete_relayed()?;
+            self.delete_relayed().await?;
             return Ok(0);
         };
         let mut by_topic: HashMap<&'static str, Vec<(i64, Prepared)>> = HashMap::new();
@@ -179,16 +181,28 @@ impl SqliteCapture {
         // Only now, with every event durable, may the rows go.
         self.relayed_upto = last_seq;
         if self.relayed_upto - self.deleted_upto >= DELETE_EVERY_ROWS || self.last_delete.elapsed() >= DELETE_EVERY {
-            self.delete_relayed()?;
+            self.delete_relayed().await?;
         }
         Ok(count)
     }
 
+    /// Runs `f` with the relay's connection on the blocking pool.
+    async fn on_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
     /// Deletes the outbox rows whose events are durable.
-    fn delete_relayed(&mut self) -> Result<()> {
+    async fn delete_relayed(&mut self) -> Result<()> {
         if self.relayed_upto > self.deleted_upto {
-            self.conn.execute(&format!("DELETE FROM {OUTBOX} WHERE seq <= ?1"), [self.relayed_upto])?;
-            self.deleted_upto = self.relayed_upto;
+            let upto = self.relayed_upto;
+            self.on_conn(move |c| Ok(c.execute(&format!("DELETE FROM {OUTBOX} WHERE seq <= ?1"), [upto])?)).await?;
+            self.deleted_upto = upto;
         }
         self.last_delete = std::time::Instant::now();
         Ok(())
@@ -203,7 +217,7 @@ impl SqliteCapture {
             }
             // Read the version before looking at the outbox: a commit that lands between the look
             // and the wait then still counts as new.
-            let seen = self.data_version()?;
+            let seen = self.data_version().await?;
             if self.relay_once().await? > 0 {
                 continue;
             }
@@ -211,81 +225,86 @@ impl SqliteCapture {
                 break;
             }
         }
-        self.delete_relayed()
+        self.delete_relayed().await
     }
 
     /// The database's commit counter as this connection sees it (other connections' commits).
-    pub fn data_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    pub async fn data_version(&self) -> Result<i64> {
+        self.on_conn(|c| Ok(data_version(c)?)).await
     }
 
     /// Waits until another connection has committed since `seen` was read (true) or `stop` turns
-    /// true (false).
+    /// true (false). The wait runs on one blocking thread, checking every millisecond.
     pub async fn wait_for_commit(&self, seen: i64, stop: &mut watch::Receiver<bool>) -> Result<bool> {
-        loop {
-            if self.data_version()? != seen {
-                return Ok(true);
+        let stop = stop.clone();
+        self.on_conn(move |c| {
+            loop {
+                if data_version(c)? != seen {
+                    return Ok(true);
+                }
+                if *stop.borrow() {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            tokio::select! {
-                _ = stop.changed() => return Ok(false),
-                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-            }
-            if *stop.borrow() {
-                return Ok(false);
-            }
-        }
+        })
+        .await
     }
 
     /// Rows captured but not yet relayed.
     pub fn backlog(&self) -> Result<Backlog> {
-        let (rows, oldest): (i64, Option<String>) = self.conn.query_row(
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let (rows, oldest): (i64, Option<String>) = conn.query_row(
             &format!("SELECT count(*), min(changed_at) FROM {OUTBOX} WHERE seq > ?1"),
             [self.relayed_upto],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(Backlog { rows: rows as u64, oldest })
     }
+}
 
-    fn read_batch(&self) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        ))?;
-        let raw = stmt
-            .query_map([self.relayed_upto, self.batch as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        raw.into_iter()
-            .map(|(seq, tbl, op, before, after, changed_at)| {
-                let bad = |reason: String| CdcError::BadRow { seq, reason };
-                let table = TABLES
-                    .into_iter()
-                    .find(|t| t.sql_name() == tbl)
-                    .ok_or_else(|| bad(format!("unknown table {tbl}")))?;
-                let kind = match op.as_str() {
-                    "INSERT" => ChangeKind::Insert,
-                    "UPDATE" => ChangeKind::Update,
-                    "DELETE" => ChangeKind::Delete,
-                    other => return Err(bad(format!("unknown operation {other}"))),
-                };
-                let image = |text: Option<String>| -> Result<Option<Row>> {
-                    text.map(|t| {
-                        serde_json::from_str::<Row>(&t).map_err(|e| bad(format!("row image is not a JSON object: {e}")))
-                    })
-                    .transpose()
-                };
-                let changed_at = changed_at.parse::<Timestamp>().map_err(|e| bad(e.to_string()))?;
-                Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at })
-            })
-            .collect()
-    }
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+/// Up to `batch` outbox rows after `relayed_upto`, in sequence order.
+fn read_batch(conn: &Connection, relayed_upto: i64, batch: usize) -> Result<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let raw = stmt
+        .query_map([relayed_upto, batch as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    raw.into_iter()
+        .map(|(seq, tbl, op, before, after, changed_at)| {
+            let bad = |reason: String| CdcError::BadRow { seq, reason };
+            let table =
+                TABLES.into_iter().find(|t| t.sql_name() == tbl).ok_or_else(|| bad(format!("unknown table {tbl}")))?;
+            let kind = match op.as_str() {
+                "INSERT" => ChangeKind::Insert,
+                "UPDATE" => ChangeKind::Update,
+                "DELETE" => ChangeKind::Delete,
+                other => return Err(bad(format!("unknown operation {other}"))),
+            };
+            let image = |text: Option<String>| -> Result<Option<Row>> {
+                text.map(|t| {
+                    serde_json::from_str::<Row>(&t).map_err(|e| bad(format!("row image is not a JSON object: {e}")))
+                })
+                .transpose()
+            };
+            let changed_at = changed_at.parse::<Timestamp>().map_err(|e| bad(e.to_string()))?;
+            Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at })
+        })
+        .collect()
 }
 
 /// Backlog of the outbox in the database at `conn`, seen from another process: it also counts rows

@@ -101,7 +101,7 @@ async fn sqlite(
     let mut lat = Vec::with_capacity(total);
     let mut done = 0usize;
     while done < total {
-        let seen = cap.data_version()?;
+        let seen = cap.data_version().await?;
         let n = cap.relay_once().await?;
         if n == 0 {
             cap.wait_for_commit(seen, &mut stop).await?;

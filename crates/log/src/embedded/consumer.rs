@@ -91,7 +91,7 @@ impl EmbeddedConsumer {
         Ok(())
     }
 
-    fn poll_once(&mut self, max_records: usize) -> Result<Vec<Record>> {
+    async fn poll_once(&mut self, max_records: usize) -> Result<Vec<Record>> {
         self.refresh()?;
         let mut out = Vec::new();
         let n = self.assignment.len();
@@ -111,7 +111,8 @@ impl EmbeddedConsumer {
             if room == 0 {
                 continue;
             }
-            let records = match partition.read(pos, room, self.inner.fetch_max_bytes) {
+            let max_bytes = self.inner.fetch_max_bytes;
+            let records = match super::blocking(move || partition.read(pos, room, max_bytes)).await {
                 Ok(r) => r,
                 // Retention removed what we were about to read: continue where the reset policy
                 // says (Kafka's auto.offset.reset); a position beyond the end resumes at the end.
@@ -156,7 +157,7 @@ impl GroupConsumer for EmbeddedConsumer {
             let notified = inner.appended.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let records = self.poll_once(max_records.max(1))?;
+            let records = self.poll_once(max_records.max(1)).await?;
             if !records.is_empty() {
                 return Ok(records);
             }

@@ -306,72 +306,12 @@ impl EventLog for EmbeddedLog {
 
     async fn produce(&self, topic: &str, records: Vec<ProduceRecord>, acks: Acks) -> Result<Vec<RecordPosition>> {
         let t = self.topic(topic)?;
-        let n = t.partitions.len() as u32;
-        let limit = self.inner.opts.max_record_bytes;
-        let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); n as usize];
-        let mut positions = Vec::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            let size = codec::record_size(r);
-            if size > limit {
-                return Err(LogError::RecordTooLarge { index: i, size, limit });
-            }
-            let p = match r.partition {
-                Some(p) if p < n => p,
-                Some(p) => {
-                    return Err(LogError::UnknownPartition { topic: topic.to_owned(), partition: p, partitions: n });
-                }
-                None => t.partitioner.partition(r.key.as_deref(), n),
-            };
-            by_partition[p as usize].push(i);
-            positions.push(RecordPosition { partition: p, offset: None });
-        }
-        let now = now_ms();
-        let mut touched = Vec::new();
-        for (p, indices) in by_partition.iter().enumerate() {
-            if indices.is_empty() {
-                continue;
-            }
-            let partition = &t.partitions[p];
-            let bases = BUFFERS.with(|cell| -> Result<Vec<(u64, usize)>> {
-                let (buf, scratch) = &mut *cell.borrow_mut();
-                buf.clear();
-                // Split into batches of at most max_batch_bytes (uncompressed).
-                let mut counts = Vec::new();
-                let mut start = 0;
-                while start < indices.len() {
-                    let mut end = start;
-                    let mut bytes = 0;
-                    while end < indices.len() {
-                        let s = codec::record_size(&records[indices[end]]);
-                        if end > start && bytes + s > self.inner.opts.max_batch_bytes {
-                            break;
-                        }
-                        bytes += s;
-                        end += 1;
-                    }
-                    let count = codec::encode_batch(
-                        indices[start..end].iter().map(|&i| &records[i]),
-                        t.spec.compression,
-                        now,
-                        scratch,
-                        buf,
-                    );
-                    counts.push(count as usize);
-                    start = end;
-                }
-                let bases = partition.append(buf, now, &self.inner.opts)?;
-                Ok(bases.into_iter().zip(counts).collect())
-            })?;
-            let mut k = 0;
-            for (base, count) in bases {
-                for j in 0..count {
-                    positions[indices[k]].offset = Some(base + j as u64);
-                    k += 1;
-                }
-            }
-            let end = bases_end(&positions, indices);
-            touched.push((partition.clone(), end));
-        }
+        let inner = self.inner.clone();
+        let topic = topic.to_owned();
+        // Encoding and pwrite run on the blocking pool: a write can stall on a busy disk.
+        let (positions, touched) = tokio::task::spawn_blocking(move || write_records(&inner, &t, &topic, records))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
         self.inner.appended.notify_waiters();
         for (partition, _) in &touched {
             self.inner.flusher.request(partition);
@@ -398,11 +338,14 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn fetch(&self, topic: &str, partition: u32, offset: u64, max_records: usize) -> Result<Vec<Record>> {
-        self.inner.partition(topic, partition)?.read(offset, max_records, self.inner.fetch_max_bytes)
+        let p = self.inner.partition(topic, partition)?;
+        let max_bytes = self.inner.fetch_max_bytes;
+        blocking(move || p.read(offset, max_records, max_bytes)).await
     }
 
     async fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<u64> {
-        self.inner.partition(topic, partition)?.offset_for_time(timestamp_ms)
+        let p = self.inner.partition(topic, partition)?;
+        blocking(move || p.offset_for_time(timestamp_ms)).await
     }
 
     async fn watermarks(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
@@ -469,6 +412,89 @@ impl EventLog for EmbeddedLog {
         g.dedup();
         Ok(g)
     }
+}
+
+/// Partitions, encodes and writes `records` (the synchronous half of `produce`); returns where
+/// each went and, per partition written, the offset after its last record.
+#[allow(clippy::type_complexity)]
+fn write_records(
+    inner: &Inner,
+    t: &Topic,
+    topic: &str,
+    records: Vec<ProduceRecord>,
+) -> Result<(Vec<RecordPosition>, Vec<(Arc<Partition>, u64)>)> {
+    let n = t.partitions.len() as u32;
+    let limit = inner.opts.max_record_bytes;
+    let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); n as usize];
+    let mut positions = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let size = codec::record_size(r);
+        if size > limit {
+            return Err(LogError::RecordTooLarge { index: i, size, limit });
+        }
+        let p = match r.partition {
+            Some(p) if p < n => p,
+            Some(p) => {
+                return Err(LogError::UnknownPartition { topic: topic.to_owned(), partition: p, partitions: n });
+            }
+            None => t.partitioner.partition(r.key.as_deref(), n),
+        };
+        by_partition[p as usize].push(i);
+        positions.push(RecordPosition { partition: p, offset: None });
+    }
+    let now = now_ms();
+    let mut touched = Vec::new();
+    for (p, indices) in by_partition.iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        let partition = &t.partitions[p];
+        let bases = BUFFERS.with(|cell| -> Result<Vec<(u64, usize)>> {
+            let (buf, scratch) = &mut *cell.borrow_mut();
+            buf.clear();
+            // Split into batches of at most max_batch_bytes (uncompressed).
+            let mut counts = Vec::new();
+            let mut start = 0;
+            while start < indices.len() {
+                let mut end = start;
+                let mut bytes = 0;
+                while end < indices.len() {
+                    let s = codec::record_size(&records[indices[end]]);
+                    if end > start && bytes + s > inner.opts.max_batch_bytes {
+                        break;
+                    }
+                    bytes += s;
+                    end += 1;
+                }
+                let count = codec::encode_batch(
+                    indices[start..end].iter().map(|&i| &records[i]),
+                    t.spec.compression,
+                    now,
+                    scratch,
+                    buf,
+                );
+                counts.push(count as usize);
+                start = end;
+            }
+            let bases = partition.append(buf, now, &inner.opts)?;
+            Ok(bases.into_iter().zip(counts).collect())
+        })?;
+        let mut k = 0;
+        for (base, count) in bases {
+            for j in 0..count {
+                positions[indices[k]].offset = Some(base + j as u64);
+                k += 1;
+            }
+        }
+        let end = bases_end(&positions, indices);
+        touched.push((partition.clone(), end));
+    }
+    Ok((positions, touched))
+}
+
+/// Runs file I/O on the blocking pool (reads may wait for the disk).
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
 }
 
 /// The offset after the last record of `indices` (all in one partition).
