@@ -50,6 +50,18 @@ impl r2d2::ManageConnection for ReadOnly {
     }
 }
 
+/// Runs `f` with the connection behind `conn` on tokio's blocking pool (a panic in `f` is resumed
+/// in the caller). For connections of their own (the outbox relay, capture's relay).
+pub async fn on_blocking_pool<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&mut Connection) -> T + Send + 'static,
+) -> T {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+}
+
 impl Database {
     /// Opens the database (WAL, busy handler, foreign keys) and applies the migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -68,13 +80,7 @@ impl Database {
 
     /// Runs `f` with the writing connection on the blocking pool.
     pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> T + Send + 'static) -> T {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        on_blocking_pool(&self.conn, f).await
     }
 
     /// Runs `f` with a read-only connection of the pool on the blocking pool.

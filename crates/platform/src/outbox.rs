@@ -198,10 +198,7 @@ impl Outbox {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> rusqlite::Result<T> {
-        let conn = self.inner.relay_conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        crate::db::on_blocking_pool(&self.inner.relay_conn, f).await
     }
 
     /// Appends one batch of rows and deletes them; returns how many rows it took.

@@ -191,10 +191,7 @@ impl SqliteCapture {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || f(&mut conn.lock().unwrap_or_else(|p| p.into_inner())))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        eventline_platform::db::on_blocking_pool(&self.conn, f).await
     }
 
     /// Deletes the outbox rows whose events are durable.
