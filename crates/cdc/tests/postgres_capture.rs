@@ -52,6 +52,8 @@ impl TestDb {
         admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         let (prefix, _) = base.rsplit_once('/').unwrap();
         let url = format!("{prefix}/{name}");
+        // The application's schema; capture reads it and does not create it.
+        eventline_platform::store::postgres::migrate(&mut connect(&url).await).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let log = open_log(&dir.path().join("log")).await;
         Self { name, url, _dir: dir, log }
@@ -551,4 +553,29 @@ async fn the_benchmark_measures_latency_throughput_and_the_pg_recvlogical_refere
     assert!(f.p50_ms > 0.0 && f.p50_ms <= f.p99_ms);
     assert!(f.changes_per_s > 0.0);
     assert!(f.recvlogical_changes_per_s.is_some(), "pg_recvlogical ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_refuses_a_database_without_the_tables_and_creates_none() {
+    let base = base_url();
+    let admin = connect(&base).await;
+    let name = format!("evl_bare_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(&dir.path().join("log")).await;
+    let options =
+        PgOptions { slot: format!("{name}_slot"), publication: format!("{name}_pub"), ..PgOptions::default() };
+    let err =
+        PgCapture::open_with(&url, options, eventline_pipeline::Pipeline::new(log, None, "test")).await.unwrap_err();
+    assert!(matches!(err, CdcError::Config(_)), "{err}");
+    assert!(err.to_string().contains("`Users`"), "{err}");
+    let tables: i64 = connect(&url)
+        .await
+        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "capture created nothing in the application's database");
+    admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
 }

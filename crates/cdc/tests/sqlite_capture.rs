@@ -24,7 +24,10 @@ async fn setup() -> Setup {
         spec.key_pointer = Some(key.to_string());
         log.create_topic(&spec).await.unwrap();
     }
-    Setup { db: dir.path().join("eventline.db"), log: Arc::new(log), _dir: dir }
+    // The application's schema; capture reads it and does not create it.
+    let db = dir.path().join("eventline.db");
+    eventline_platform::store::sqlite::migrate(&mut eventline_platform::store::sqlite::open(&db).unwrap()).unwrap();
+    Setup { db, log: Arc::new(log), _dir: dir }
 }
 
 fn writer(db: &Path) -> Connection {
@@ -185,4 +188,20 @@ async fn the_governance_policy_applies_to_captured_rows() {
     assert!(ev[0]["data"]["Email"].as_str().unwrap().starts_with("hmac-sha256:"));
     assert_eq!(ev[0]["data"]["UserId"], "u1");
     assert!(!events(&*s.log, "compliance.alerts").await.is_empty());
+}
+
+#[tokio::test]
+async fn capture_reads_the_application_schema_and_does_not_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> =
+        Arc::new(EmbeddedLog::open(dir.path().join("log"), EmbeddedOptions::default()).unwrap());
+    let db = dir.path().join("foreign.db");
+    writer(&db).execute_batch("CREATE TABLE conversations (conversation_id TEXT PRIMARY KEY, doc TEXT)").unwrap();
+    let err = SqliteCapture::open(&db, eventline_pipeline::Pipeline::new(log, None, "test")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("`Users` does not exist") && text.contains("eventline up"), "{text}");
+    let tables: i64 = writer(&db)
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'Users'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "capture created no table of the application's");
 }

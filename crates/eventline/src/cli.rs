@@ -83,6 +83,17 @@ pub enum Command {
     /// Change data capture from SQLite or PostgreSQL.
     #[command(subcommand)]
     Cdc(CdcCommand),
+    /// Create or update eventline's platform tables (Users, conversations, the banking tables).
+    ///
+    /// `up` does this itself for its SQLite database. Capture never does: it reads the tables the
+    /// application owns. Run this once for a database you want `cdc run` to capture and that does
+    /// not have the tables yet. Idempotent: applied migrations are skipped.
+    Migrate {
+        /// Default: SQLite at <data-dir>/eventline.db. Also sqlite:///path/to.db or
+        /// postgres://user:password@host:port/database.
+        #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
+        database: Option<String>,
+    },
     /// Send realistic traffic through a running gateway.
     Demo(DemoArgs),
     /// Benchmarks; with --json the last line is one JSON object of the figures.
@@ -232,7 +243,8 @@ pub enum CdcCommand {
     ///
     /// Changes made by any client (eventline, psql, the sqlite3 shell, another service) are
     /// captured. PostgreSQL: logical replication (pgoutput) through a publication and a slot that
-    /// capture creates; the first run publishes the existing rows as SNAPSHOT events.
+    /// capture creates; the first run publishes the existing rows as SNAPSHOT events. The tables
+    /// must exist: capture reads them and does not create them (`eventline migrate` does).
     Run {
         /// Default: SQLite at <data-dir>/eventline.db. Also sqlite:///path/to.db or
         /// postgres://user:password@host:port/database.

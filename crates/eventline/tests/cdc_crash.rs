@@ -35,7 +35,10 @@ async fn sigkill_of_the_relay_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_owned();
     let db = data.join("eventline.db");
-    // The first relay creates the tables and the capture triggers.
+    // The application's tables (capture reads them, it does not create them), then the first
+    // relay installs the capture triggers.
+    let migrate = std::process::Command::new(EXE).arg("--data-dir").arg(&data).arg("migrate").status().unwrap();
+    assert!(migrate.success());
     let mut child = relay(&data);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

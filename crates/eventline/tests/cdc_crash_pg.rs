@@ -56,7 +56,15 @@ async fn sigkill_of_postgres_capture_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_owned();
 
-    // The first capture creates the tables, the publication and the slot.
+    // The application's tables (capture reads them, it does not create them), then the first
+    // capture creates the publication and the slot.
+    let migrate = std::process::Command::new(EXE)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["migrate", "--database", &url])
+        .status()
+        .unwrap();
+    assert!(migrate.success());
     let mut child = capture(&data, &url, &slot);
     let deadline = Instant::now() + Duration::from_secs(60);
     // Streaming, not just `active` (also true while the slot is being created): see

@@ -82,6 +82,11 @@ pub async fn run(
         CdcError::Config(format!("bench cdc: CREATE DATABASE {db} failed ({e}); the role needs CREATEDB"))
     })?;
     let bench_url = with_database(url, &db);
+    let mut scratch = ConnInfo::parse(&bench_url)?.connect().await?;
+    eventline_platform::store::postgres::migrate(&mut scratch)
+        .await
+        .map_err(|e| CdcError::Config(format!("bench cdc: creating the tables in {db} failed: {e}")))?;
+    drop(scratch);
     let result = phases(&bench_url, &db, settings, latency_log, bulk_log, say).await;
     for slot in ["eventline_bench_lat", "eventline_bench_bulk", "eventline_bench_ref"] {
         let _ = super::setup::drop_slot(&admin, slot, Duration::from_secs(10)).await;

@@ -277,8 +277,8 @@ impl PgCapture {
         setup::check_name("slot", &options.slot)?;
         setup::check_name("publication", &options.publication)?;
         let info = ConnInfo::parse(url)?;
-        let mut sql = info.connect().await?;
-        eventline_platform::store::postgres::migrate(&mut sql).await?;
+        let sql = info.connect().await?;
+        setup::check_tables(&sql, &info, &TABLES).await?;
         setup::ensure_state_table(&sql).await?;
         setup::check_replica_identity(&sql, &TABLES).await?;
         setup::ensure_publication(&sql, &options.publication, &TABLES).await?;

@@ -104,6 +104,31 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 /// Fails unless every captured table has REPLICA IDENTITY FULL. eventline's migrations set it
 /// when they create the tables; capture checks rather than alters, so that a deliberate change by
 /// an operator is reported instead of silently undone.
+/// Capture reads the application's tables; it does not create them (that is the application's
+/// migrations' job). Each captured table must exist with its key column.
+pub async fn check_tables(sql: &Client, info: &ConnInfo, tables: &[SourceTable]) -> Result<()> {
+    for table in tables {
+        let found = sql
+            .query_opt(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name = $1 AND column_name = $2",
+                &[&table.sql_name(), &table.key_column()],
+            )
+            .await?;
+        if found.is_none() {
+            return Err(CdcError::Config(format!(
+                "database {}: table `{}` with key column `{}` does not exist; capture reads the application's tables \
+                 and does not create them. Create the platform's schema first (eventline's PostgreSQL migrations), \
+                 or create the table",
+                info.dbname,
+                table.sql_name(),
+                table.key_column()
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn check_replica_identity(sql: &Client, tables: &[SourceTable]) -> Result<()> {
     for table in tables {
         let name = quote_ident(table.sql_name());

@@ -82,7 +82,7 @@ impl SqliteCapture {
     pub async fn open(path: &Path, pipeline: Pipeline) -> Result<Self> {
         let log: Arc<dyn EventLog> = pipeline.log().clone();
         let mut conn = eventline_platform::store::sqlite::open(path)?;
-        eventline_platform::store::sqlite::migrate(&mut conn)?;
+        check_schema(&conn, path)?;
         let source_id = triggers::install(&mut conn, &TABLES)?;
         // The relay's own writes are outbox deletes: losing one to a power cut only means the row
         // is read again and skipped (its event is in the log), so they need not wait for fsync.
@@ -258,6 +258,29 @@ impl SqliteCapture {
         )?;
         Ok(Backlog { rows: rows as u64, oldest })
     }
+}
+
+/// Capture reads the application's tables; it does not create them (that is the application's
+/// migrations' job). Each captured table must exist with its key column.
+fn check_schema(conn: &Connection, path: &Path) -> Result<()> {
+    for table in TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{}')", table.sql_name()))?;
+        let columns: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        if !columns.iter().any(|c| c == table.key_column()) {
+            let what = if columns.is_empty() {
+                "does not exist".to_owned()
+            } else {
+                format!("has no key column `{}`", table.key_column())
+            };
+            return Err(CdcError::Config(format!(
+                "{}: table `{}` {what}; capture reads the application's tables and does not create them. \
+                 Run `eventline up` once on this data directory (it creates the platform's schema), or create the table",
+                path.display(),
+                table.sql_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -54,6 +54,10 @@ async fn capture(dir: &std::path::Path, config: &Config) -> anyhow::Result<(Arc<
     for spec in config.builtin_specs() {
         log.ensure_topic(&spec).await?;
     }
+    std::fs::create_dir_all(dir)?;
+    eventline_platform::store::sqlite::migrate(&mut eventline_platform::store::sqlite::open(
+        &dir.join("eventline.db"),
+    )?)?;
     let cap = SqliteCapture::open(
         &dir.join("eventline.db"),
         eventline_pipeline::Pipeline::new(log.clone(), None, config.producer.clone()),

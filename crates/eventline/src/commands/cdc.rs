@@ -41,6 +41,30 @@ fn operator_error(e: CdcError) -> anyhow::Error {
     }
 }
 
+/// `eventline migrate`: applies eventline's migrations to the database (SQLite or PostgreSQL).
+pub async fn migrate(url: Option<&str>, config: &Config) -> anyhow::Result<()> {
+    let ran = match source(url, config)? {
+        Source::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut conn = eventline_platform::store::sqlite::open(&path)?;
+            let ran = eventline_platform::store::sqlite::migrate(&mut conn)?;
+            eprintln!("eventline: {} is at the current schema", path.display());
+            ran
+        }
+        Source::Postgres(url) => {
+            let info = eventline_cdc::postgres::setup::ConnInfo::parse(&url).map_err(operator_error)?;
+            let mut client = info.connect().await.map_err(operator_error)?;
+            let ran = eventline_platform::store::postgres::migrate(&mut client).await?;
+            eprintln!("eventline: {} is at the current schema", redact(&url));
+            ran
+        }
+    };
+    eprintln!("eventline: {ran} migration(s) applied");
+    Ok(())
+}
+
 fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -25,6 +25,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Up(args) => up::run(args, &config).await,
         Command::Audit(AuditCommand::Verify | AuditCommand::Query { .. }) => unavailable("audit", "the audit service"),
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
+        Command::Migrate { database } => cdc::migrate(database.as_deref(), &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
@@ -37,7 +38,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC), topics, produce, consume, schema, pii scan, cdc run/status, bench log, bench cdc."
+             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC), topics, produce, consume, schema, pii scan, cdc run/status, migrate, bench log, bench cdc."
         ),
     )
     .into())

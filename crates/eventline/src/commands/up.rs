@@ -61,12 +61,12 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     let gate = Arc::new(crate::gate::load(config)?);
     let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
 
-    // Capture first: its triggers are in place before anything writes, so the demo customers
-    // seeded below reach db.changes.users like every later change.
+    // The schema first (the migrations), then capture: its triggers are in place before anything
+    // writes, so the demo customers seeded below reach db.changes.users like every later change.
+    let db = Database::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
     let capture = SqliteCapture::open(&db_path, pipeline.clone())
         .await
         .with_context(|| format!("cannot start change data capture on {}", db_path.display()))?;
-    let db = Database::open(&db_path).with_context(|| format!("cannot open {}", db_path.display()))?;
     if db.call_blocking(|c| seed::seed_demo_bank(c, chrono::Utc::now())).context("cannot seed the demo bank")? {
         eprintln!(
             "eventline: seeded the demo bank: {} customers ({}) with accounts, cards, loans and holdings",
