@@ -181,6 +181,8 @@ impl IntegrationIngest {
         let hash = hex(&Sha256::digest(serde_json::to_vec(&events).expect("JSON serialises")));
         let lock = {
             let mut map = self.inner.in_flight.lock().await;
+            // Keys nobody is serving or waiting for any more (the map holds only in-flight keys).
+            map.retain(|_, l| Arc::strong_count(l) > 1);
             map.entry(format!("{scope}\0{key}")).or_default().clone()
         };
         let _serving = lock.lock().await;
@@ -224,7 +226,6 @@ impl IntegrationIngest {
                 )
             })
             .await?;
-        self.inner.in_flight.lock().await.retain(|_, l| Arc::strong_count(l) > 2);
         Ok(receipt)
     }
 
@@ -366,5 +367,25 @@ mod tests {
         assert_ne!(fresh.records[0].message_id, first.records[0].message_id);
         let bad = ingest.ingest_once(Integration::MarketData, vec![json!({})], Some("bad key".into())).await;
         assert!(matches!(bad, Err(IngestError::BadIdempotencyKey(_))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_with_one_key_append_once() {
+        let (_dir, log, ingest) = ingest().await;
+        let batch = vec![json!({"symbol": "NVDA", "price": 1.0, "currency": "USD"})];
+        let key = Some("same-key".to_owned());
+        let (a, b) = tokio::join!(
+            ingest.ingest_once(Integration::MarketData, batch.clone(), key.clone()),
+            ingest.ingest_once(Integration::MarketData, batch.clone(), key.clone()),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.records, b.records);
+        assert!(a.replayed != b.replayed, "one appended, the other got its answer");
+        let mut total = 0;
+        for p in 0..3 {
+            total += log.watermarks(EXTERNAL_MARKET_DATA, p).await.unwrap().1;
+        }
+        assert_eq!(total, 1);
+        assert!(ingest.inner.in_flight.lock().await.len() <= 1, "served keys do not pile up");
     }
 }
