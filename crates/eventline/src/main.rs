@@ -97,9 +97,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let (code, message) = match e.downcast_ref::<Exit>() {
-                Some(exit) => (exit.code, exit.message.clone()),
-                None => (1, format!("{e:#}")),
+            let unsupported = e.chain().find_map(|c| match c.downcast_ref::<eventline_log::LogError>() {
+                Some(eventline_log::LogError::Unsupported(m)) => Some(m.clone()),
+                _ => None,
+            });
+            let (code, message) = match (e.downcast_ref::<Exit>(), unsupported) {
+                (Some(exit), _) => (exit.code, exit.message.clone()),
+                // What this way of reaching the log cannot do is a usage error.
+                (None, Some(m)) => (2, m),
+                (None, None) => (1, format!("{e:#}")),
             };
             if !message.is_empty() {
                 eprintln!("eventline: {message}");

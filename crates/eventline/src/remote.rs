@@ -4,6 +4,13 @@
 //!
 //! `up` says where it serves in `<data-dir>/up.json` (`{"pid", "url"}`), written once the
 //! listener is bound and removed on a clean shutdown; a file whose process is gone is ignored.
+//!
+//! [`Remote`] implements the [`EventLog`] port, so commands work on `Access::log` whichever way
+//! they reach the log. What a client of `up` cannot do (consumer groups, deleting a topic) is
+//! [`LogError::Unsupported`] with the way out in the message. Two things stay specific to `up`,
+//! through `Access::up`: `produce` sends the raw lines, so `up`'s own pipeline validates and governs
+//! them once (a client-side pipeline would hash configured fields twice), and `consume --follow`
+//! takes the server's stream instead of polling.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,16 +64,17 @@ impl UpFile {
 }
 
 /// The log of this command: opened directly, or through the `up` that holds it.
-pub enum LogAccess {
-    Local(Arc<dyn EventLog>),
-    Remote(Remote),
+pub struct Access {
+    pub log: Arc<dyn EventLog>,
+    /// The server, when the log is reached through a running `up`.
+    pub up: Option<Arc<Remote>>,
 }
 
 /// Opens the configured log; when the embedded log's directory is locked by a running `up`
 /// that wrote `up.json`, goes through that server instead.
-pub async fn open(config: &Config) -> anyhow::Result<LogAccess> {
+pub async fn open(config: &Config) -> anyhow::Result<Access> {
     let err = match open_log(config).await {
-        Ok(log) => return Ok(LogAccess::Local(log)),
+        Ok(log) => return Ok(Access { log, up: None }),
         Err(e) => e,
     };
     let locked = err.chain().any(|c| matches!(c.downcast_ref::<LogError>(), Some(LogError::Locked { .. })));
@@ -76,13 +84,15 @@ pub async fn open(config: &Config) -> anyhow::Result<LogAccess> {
     match UpFile::read(&config.data_dir) {
         Some(up) => {
             tracing::info!(url = %up.url, pid = up.pid, "the data directory is in use by `eventline up`; going through its gateway");
-            Ok(LogAccess::Remote(Remote::new(&config.data_dir, up)?))
+            let remote = Arc::new(Remote::new(&config.data_dir, up)?);
+            Ok(Access { log: remote.clone(), up: Some(remote) })
         }
         None => Err(err),
     }
 }
 
 /// A client of the gateway's `/v1/topics` endpoints.
+#[derive(Debug)]
 pub struct Remote {
     http: reqwest::Client,
     url: String,
@@ -209,17 +219,6 @@ impl Remote {
         let topics: Vec<DescriptionView> =
             serde_json::from_value(body["topics"].clone()).context("unexpected answer to GET /v1/topics")?;
         Ok(topics.into_iter().map(Into::into).collect())
-    }
-
-    pub async fn describe_topic(&self, topic: &str) -> anyhow::Result<TopicDescription> {
-        let body = self.send(self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}"))).await?;
-        let d: DescriptionView = serde_json::from_value(body).context("unexpected answer to GET /v1/topics/{topic}")?;
-        Ok(d.into())
-    }
-
-    pub async fn create_topic(&self, spec: &TopicSpec) -> anyhow::Result<()> {
-        self.send(self.request(reqwest::Method::POST, "/v1/topics").json(spec)).await?;
-        Ok(())
     }
 
     /// Up to `limit` (at most 1000) records of `topic`/`partition` from `offset`.
@@ -360,5 +359,171 @@ impl RecordStream {
                 }
             }
         }
+    }
+}
+
+/// What failed through `up`, as the log port says it.
+fn port_error(e: anyhow::Error) -> LogError {
+    let message = match e.downcast_ref::<Exit>() {
+        Some(exit) => exit.message.clone(),
+        None => format!("{e:#}"),
+    };
+    LogError::Backend { backend: "eventline up", message }
+}
+
+#[async_trait::async_trait]
+impl EventLog for Remote {
+    /// `up` only serves the embedded log this way (a Kafka-backed `up` leaves the brokers free).
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn create_topic(&self, spec: &TopicSpec) -> eventline_log::Result<()> {
+        let (status, body) =
+            self.exchange(self.request(reqwest::Method::POST, "/v1/topics").json(spec)).await.map_err(port_error)?;
+        match (status.is_success(), body["error"]["code"].as_str()) {
+            (true, _) => Ok(()),
+            (false, Some("topic_exists")) => Err(LogError::TopicExists(spec.name.clone())),
+            (false, _) => Err(LogError::Backend { backend: "eventline up", message: self.error_text(status, &body) }),
+        }
+    }
+
+    async fn list_topics(&self) -> eventline_log::Result<Vec<TopicDescription>> {
+        Remote::list_topics(self).await.map_err(port_error)
+    }
+
+    async fn describe_topic(&self, topic: &str) -> eventline_log::Result<TopicDescription> {
+        let (status, body) = self
+            .exchange(self.request(reqwest::Method::GET, &format!("/v1/topics/{topic}")))
+            .await
+            .map_err(port_error)?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(LogError::UnknownTopic(topic.to_owned()));
+        }
+        if !status.is_success() {
+            return Err(LogError::Backend { backend: "eventline up", message: self.error_text(status, &body) });
+        }
+        let d: DescriptionView = serde_json::from_value(body)
+            .map_err(|e| LogError::Backend { backend: "eventline up", message: format!("unexpected answer: {e}") })?;
+        Ok(d.into())
+    }
+
+    async fn delete_topic(&self, _topic: &str) -> eventline_log::Result<()> {
+        Err(LogError::Unsupported(format!(
+            "`eventline topics delete` needs the log itself, which `eventline up` at {} holds; stop it first",
+            self.url
+        )))
+    }
+
+    /// Appends through `up`'s produce endpoint: its pipeline validates and governs the values (each
+    /// must be a JSON event); runs of records with the same key, partition and headers go in one
+    /// request.
+    async fn produce(
+        &self,
+        topic: &str,
+        records: Vec<eventline_log::ProduceRecord>,
+        acks: eventline_model::topics::Acks,
+    ) -> eventline_log::Result<Vec<eventline_log::RecordPosition>> {
+        let mut out = Vec::with_capacity(records.len());
+        let mut i = 0;
+        while i < records.len() {
+            let same = |r: &eventline_log::ProduceRecord| {
+                r.key == records[i].key && r.partition == records[i].partition && r.headers == records[i].headers
+            };
+            let run = records[i..].iter().take_while(|r| same(r)).count();
+            let first = &records[i];
+            let params = ProduceParams {
+                key: first.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()),
+                partition: first.partition,
+                acks: Some(acks.to_string()),
+                stamp: false,
+                headers: first
+                    .headers
+                    .iter()
+                    .map(|h| format!("{}={}", h.key, String::from_utf8_lossy(h.value.as_deref().unwrap_or_default())))
+                    .collect(),
+            };
+            let lines: Vec<String> = records[i..i + run]
+                .iter()
+                .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or(b"null")).into_owned())
+                .collect();
+            let reply = Remote::produce(self, topic, &params, lines.join("\n")).await.map_err(port_error)?;
+            out.extend(
+                reply
+                    .positions
+                    .iter()
+                    .map(|p| eventline_log::RecordPosition { partition: p.partition, offset: p.offset }),
+            );
+            if let Some((line, reason)) = reply.refused {
+                return Err(LogError::Backend {
+                    backend: "eventline up",
+                    message: format!("record {} refused: {reason}", i + line - 1),
+                });
+            }
+            i += run;
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_records: usize,
+    ) -> eventline_log::Result<Vec<Record>> {
+        let mut out = Vec::new();
+        let mut next = offset;
+        while out.len() < max_records {
+            let got = Remote::fetch(self, topic, partition, next, max_records - out.len()).await.map_err(port_error)?;
+            let Some(last) = got.last() else { break };
+            next = last.offset + 1;
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    async fn offset_for_time(&self, topic: &str, partition: u32, timestamp_ms: i64) -> eventline_log::Result<u64> {
+        Remote::offset_for_time(self, topic, partition, timestamp_ms).await.map_err(port_error)
+    }
+
+    async fn watermarks(&self, topic: &str, partition: u32) -> eventline_log::Result<(u64, u64)> {
+        let d = EventLog::describe_topic(self, topic).await?;
+        d.partitions
+            .iter()
+            .find(|i| i.partition == partition)
+            .map(|i| (i.start_offset, i.end_offset))
+            .ok_or(LogError::UnknownPartition { topic: topic.to_owned(), partition, partitions: d.spec.partitions })
+    }
+
+    async fn subscribe(
+        &self,
+        _group: &str,
+        _topics: &[String],
+        _reset: eventline_log::OffsetReset,
+    ) -> eventline_log::Result<Box<dyn eventline_log::GroupConsumer>> {
+        Err(self.no_groups())
+    }
+
+    async fn committed(&self, _group: &str, _topic: &str, _partition: u32) -> eventline_log::Result<Option<u64>> {
+        Err(self.no_groups())
+    }
+
+    async fn group_lag(&self, _group: &str) -> eventline_log::Result<Vec<eventline_log::PartitionLag>> {
+        Err(self.no_groups())
+    }
+
+    async fn list_groups(&self) -> eventline_log::Result<Vec<String>> {
+        Err(self.no_groups())
+    }
+}
+
+impl Remote {
+    fn no_groups(&self) -> LogError {
+        LogError::Unsupported(format!(
+            "--group: consumer groups need the log itself, which `eventline up` at {} holds; \
+             consume without --group (it goes through the server) or stop `eventline up` first",
+            self.url
+        ))
     }
 }

@@ -148,6 +148,21 @@ fn the_cli_goes_through_a_running_up_and_opens_the_log_again_after_it() {
 
     // A topic created through the server.
     ok(&run(data, &["topics", "create", "scratch.remote", "--partitions", "2"], ""));
+    let again = run(data, &["topics", "create", "scratch.remote"], "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // Deleting needs the log itself: a usage error that says what to do.
+    let delete = run(data, &["topics", "delete", "scratch.remote"], "");
+    assert_eq!(delete.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&delete.stderr).contains("stop it first"),
+        "{}",
+        String::from_utf8_lossy(&delete.stderr)
+    );
     let desc: Value =
         serde_json::from_str(&ok(&run(data, &["topics", "describe", "scratch.remote", "--json"], ""))).unwrap();
     assert_eq!(desc["spec"]["partitions"], 2);

@@ -49,6 +49,9 @@ pub enum LogError {
     Fenced { group: String, reason: String },
     #[error("the log is closed")]
     Closed,
+    /// What this way of reaching the log cannot do (a usage error, not a failure).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{backend} backend: {message}")]
     Backend { backend: &'static str, message: String },
 }

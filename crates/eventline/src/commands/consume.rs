@@ -15,22 +15,17 @@ use std::time::Duration;
 use eventline_log::{EventLog, OffsetReset, Record};
 use eventline_model::Timestamp;
 
-use anyhow::Context;
-
 use crate::Exit;
 use crate::cli::ConsumeArgs;
 use crate::config::Config;
-use crate::remote::{self, LogAccess, Remote};
+use crate::remote::{self, Remote};
 
 const CHUNK: usize = 2000;
 
 pub async fn run(args: ConsumeArgs, config: &Config) -> anyhow::Result<()> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let access = remote::open(config).await?;
-    let d = match &access {
-        LogAccess::Local(log) => log.describe_topic(&args.topic).await?,
-        LogAccess::Remote(r) => r.describe_topic(&args.topic).await?,
-    };
+    let d = access.log.describe_topic(&args.topic).await?;
     let partitions: Vec<u32> = match args.partition {
         Some(p) if p < d.spec.partitions => vec![p],
         Some(p) => {
@@ -42,19 +37,9 @@ pub async fn run(args: ConsumeArgs, config: &Config) -> anyhow::Result<()> {
         }
         None => (0..d.spec.partitions).collect(),
     };
-    match (&access, &args.group) {
-        (LogAccess::Local(log), Some(group)) => by_group(&**log, &args, group, since).await,
-        (LogAccess::Remote(r), Some(_)) => Err(Exit::new(
-            2,
-            format!(
-                "--group: consumer groups need the log itself, which `eventline up` at {} holds; \
-                 consume without --group (it goes through the server) or stop `eventline up` first",
-                r.url()
-            ),
-        )
-        .into()),
-        (LogAccess::Local(log), None) => by_partition(Source::Local(&**log), &args, &partitions, since).await,
-        (LogAccess::Remote(r), None) => by_partition(Source::Remote(r), &args, &partitions, since).await,
+    match &args.group {
+        Some(group) => by_group(&*access.log, &args, group, since).await,
+        None => by_partition(&*access.log, access.up.as_deref(), &args, &partitions, since).await,
     }
 }
 
@@ -86,42 +71,11 @@ struct Cursor {
     buffer: VecDeque<Record>,
 }
 
-/// Where `by_partition` reads: the log, or the gateway of the `up` that holds it.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Local(&'a dyn EventLog),
-    Remote(&'a Remote),
-}
-
-impl Source<'_> {
-    async fn watermarks(self, topic: &str, p: u32) -> anyhow::Result<(u64, u64)> {
-        match self {
-            Source::Local(log) => Ok(log.watermarks(topic, p).await?),
-            Source::Remote(r) => {
-                let d = r.describe_topic(topic).await?;
-                let info = d.partitions.iter().find(|i| i.partition == p).context("the server left out a partition")?;
-                Ok((info.start_offset, info.end_offset))
-            }
-        }
-    }
-
-    async fn offset_for_time(self, topic: &str, p: u32, ts: i64) -> anyhow::Result<u64> {
-        match self {
-            Source::Local(log) => Ok(log.offset_for_time(topic, p, ts).await?),
-            Source::Remote(r) => r.offset_for_time(topic, p, ts).await,
-        }
-    }
-
-    async fn fetch(self, topic: &str, p: u32, offset: u64, max: usize) -> anyhow::Result<Vec<Record>> {
-        match self {
-            Source::Local(log) => Ok(log.fetch(topic, p, offset, max).await?),
-            Source::Remote(r) => r.fetch(topic, p, offset, max).await,
-        }
-    }
-}
-
+/// Reads every partition from the chosen start and merges them by timestamp; with `--follow`, goes
+/// on as records arrive (through `up`, on the server's stream instead of polling).
 async fn by_partition(
-    log: Source<'_>,
+    log: &dyn EventLog,
+    up: Option<&Remote>,
     args: &ConsumeArgs,
     partitions: &[u32],
     since: Option<i64>,
@@ -177,7 +131,7 @@ async fn by_partition(
             if !args.follow {
                 return Ok(());
             }
-            if let Source::Remote(r) = log {
+            if let Some(r) = up {
                 // Caught up: the rest arrives as the server's stream.
                 let offsets: Vec<(u32, u64)> = cursors.iter().map(|c| (c.partition, c.next)).collect();
                 return follow_stream(r, args, &offsets, max - printed).await;

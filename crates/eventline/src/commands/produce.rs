@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::Exit;
 use crate::cli::ProduceArgs;
 use crate::config::Config;
-use crate::remote::{self, LogAccess, Position, ProduceParams};
+use crate::remote::{self, Position, ProduceParams};
 
 const MAX_BATCH: usize = 2000;
 /// Through a running `up`: at most this many lines and about this many bytes per request (the
@@ -43,18 +43,20 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
             _ => Err(Exit::new(2, format!("--header `{h}`: write NAME=VALUE"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let sink = match remote::open(config).await? {
-        LogAccess::Local(log) => {
-            let spec = log.describe_topic(&args.topic).await?.spec;
+    let access = remote::open(config).await?;
+    // Fail before reading stdin when the topic does not exist.
+    let spec = access.log.describe_topic(&args.topic).await?.spec;
+    let sink = match access.up {
+        None => {
             let gate = crate::gate::load(config)?;
             let acks = args.acks.unwrap_or(spec.acks);
             let opts = RecordOptions { key: args.key.clone(), partition: args.partition, headers, stamp: args.stamp };
-            let pipeline = Pipeline::new(log, Some(Arc::new(gate)), config.producer.clone());
+            let pipeline = Pipeline::new(access.log, Some(Arc::new(gate)), config.producer.clone());
             Sink::Local { pipeline, spec, acks, opts }
         }
-        LogAccess::Remote(r) => {
-            // Fail before reading stdin when the topic does not exist.
-            r.describe_topic(&args.topic).await?;
+        // Through `up`: the raw lines go to its produce endpoint, whose pipeline validates and
+        // governs them once (see `crate::remote`).
+        Some(remote) => {
             let params = ProduceParams {
                 key: args.key.clone(),
                 partition: args.partition,
@@ -62,7 +64,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
                 stamp: args.stamp,
                 headers: args.headers.clone(),
             };
-            Sink::Remote { remote: r, params }
+            Sink::Remote { remote, params }
         }
     };
     let max_batch = if matches!(sink, Sink::Remote { .. }) { REMOTE_MAX_LINES } else { MAX_BATCH };
@@ -122,7 +124,7 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
 /// Where the records go: the log itself, or the gateway of the `up` that holds it.
 enum Sink {
     Local { pipeline: Pipeline, spec: TopicSpec, acks: Acks, opts: RecordOptions },
-    Remote { remote: remote::Remote, params: ProduceParams },
+    Remote { remote: Arc<remote::Remote>, params: ProduceParams },
 }
 
 impl Sink {

@@ -5,16 +5,13 @@ use eventline_model::topics::{self as catalog, duration_text};
 use crate::Exit;
 use crate::cli::{CreateTopicArgs, TopicsCommand};
 use crate::config::Config;
-use crate::remote::{self, LogAccess};
+use crate::remote;
 
 pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
     let access = remote::open(config).await?;
     match cmd {
         TopicsCommand::List { json } => {
-            let topics = match &access {
-                LogAccess::Local(log) => log.list_topics().await?,
-                LogAccess::Remote(r) => r.list_topics().await?,
-            };
+            let topics = access.log.list_topics().await?;
             if json {
                 for t in &topics {
                     outln!("{}", serde_json::to_string(&summary(t))?);
@@ -45,10 +42,7 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         TopicsCommand::Describe { name, json } => {
-            let d = match &access {
-                LogAccess::Local(log) => log.describe_topic(&name).await?,
-                LogAccess::Remote(r) => r.describe_topic(&name).await?,
-            };
+            let d = access.log.describe_topic(&name).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
@@ -88,10 +82,7 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
         }
         TopicsCommand::Create(args) => {
             let spec = spec_from(args, config)?;
-            match &access {
-                LogAccess::Local(log) => log.create_topic(&spec).await?,
-                LogAccess::Remote(r) => r.create_topic(&spec).await?,
-            }
+            access.log.create_topic(&spec).await?;
             outln!(
                 "created topic {} ({} partitions, retention {}, compression {})",
                 spec.name,
@@ -109,17 +100,7 @@ pub async fn run(cmd: TopicsCommand, config: &Config) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let LogAccess::Local(log) = &access else {
-                return Err(Exit::new(
-                    2,
-                    format!(
-                        "`eventline topics delete` needs the log itself; stop `eventline up` on {} first",
-                        config.data_dir.display()
-                    ),
-                )
-                .into());
-            };
-            log.delete_topic(&name).await?;
+            access.log.delete_topic(&name).await?;
             outln!("deleted topic {name}");
             Ok(())
         }
