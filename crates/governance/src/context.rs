@@ -178,11 +178,23 @@ fn is_word_byte_after(text: &str, at: usize) -> bool {
 ///
 /// `hash_at` is the byte position of a `#` written just before the candidate (`#4411...`): a number
 /// tag marks an identifier unless a positive keyword is glued to it (`SSN#123-45-6789`).
-pub(crate) fn cue_for(hits: &[Hit], kind: PiiKind, start: usize, hash_at: Option<usize>) -> Option<Cue> {
+///
+/// A keyword speaks about the value that follows it, not past it: `found_between(from, to)` says
+/// whether a value already identified in the text (IBANs and e-mails are found before numbers)
+/// lies within those bytes, and a keyword with one between it and the candidate does not reach the
+/// candidate ("account: <IBAN>; backup: <phone>" — `account` is about the IBAN, not the phone).
+pub(crate) fn cue_for(
+    hits: &[Hit],
+    kind: PiiKind,
+    start: usize,
+    hash_at: Option<usize>,
+    found_between: impl Fn(usize, usize) -> bool,
+) -> Option<Cue> {
     let nearest = hits
         .iter()
         .rev()
         .filter(|h| h.end <= start && start - h.end <= WINDOW)
+        .filter(|h| !found_between(h.end, start))
         .find(|h| matches!(h.cue, Cue::Negative) || h.cue == Cue::Positive(kind));
     match (hash_at, nearest) {
         (Some(at), Some(h)) if h.end == at && h.cue == Cue::Positive(kind) => Some(h.cue),

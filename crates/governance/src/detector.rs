@@ -218,7 +218,8 @@ impl<'a> Scan<'a> {
             Some(' ') if char_before(text, start - 1) == Some('#') => Some(start - 2),
             _ => None,
         };
-        cue_for(hits, kind, start, hash_at)
+        let out = &self.out;
+        cue_for(hits, kind, start, hash_at, |from, to| out.iter().any(|f| f.start >= from && f.end <= to))
     }
 
     fn push_scored(&mut self, kind: PiiKind, start: usize, end: usize, base: f32) -> bool {
@@ -622,6 +623,24 @@ mod tests {
     fn kinds(text: &str) -> Vec<(PiiKind, String)> {
         let chars: Vec<char> = text.chars().collect();
         Detector::new().detect(text).into_iter().map(|e| (e.kind, chars[e.start..e.end].iter().collect())).collect()
+    }
+
+    /// A context word speaks about the value right after it: `account` (not personal data) must
+    /// not reach past the IBAN it names to the contact detail that follows.
+    #[test]
+    fn a_context_word_does_not_reach_past_the_value_it_names() {
+        let iban = "DE89370400440532013000";
+        for (second, kind) in [
+            ("+1 212 555 0147", PiiKind::Phone),
+            ("192.168.10.20", PiiKind::IpAddress),
+            ("219-09-9999", PiiKind::Ssn),
+            ("378282246310005", PiiKind::CreditCard),
+        ] {
+            let text = format!("beneficiary account: {iban}; backup: {second}");
+            assert_eq!(kinds(&text), vec![(PiiKind::Iban, iban.into()), (kind, second.into())], "{text}");
+        }
+        // ...while it still speaks about the value right after it.
+        assert!(kinds("routing account 123456789 for payroll").is_empty());
     }
 
     #[test]
