@@ -46,8 +46,13 @@ impl Location {
 #[derive(Clone, Copy, Debug)]
 pub struct AlertSource<'a> {
     pub component: &'a str,
-    /// The execution id or message id of the event the finding is in.
+    /// The execution id or message id of the event the finding is in (shown in the alert).
     pub execution_id: Option<&'a str>,
+    /// What identifies the event for deduplication and alert ids, derived by the server (the gate
+    /// uses the message id *and* a digest of the event's content, so a caller reusing another
+    /// event's message id neither suppresses nor collides with its alerts); `execution_id` when
+    /// `None`.
+    pub identity: Option<&'a str>,
     pub location: Location,
     /// The topic of the event the finding is in (part of the alert's identity).
     pub topic: &'a str,
@@ -68,7 +73,7 @@ pub fn derived_alert_ids(
     field: &str,
     at_ms: i64,
 ) -> Option<(String, MessageId)> {
-    let exec = source.execution_id.filter(|e| !e.is_empty())?;
+    let exec = source.identity.or(source.execution_id).filter(|e| !e.is_empty())?;
     let mut name = Vec::with_capacity(128);
     for part in [source.topic, exec, source.component, field, pii_type] {
         name.extend_from_slice(&(part.len() as u64).to_be_bytes());
@@ -131,7 +136,7 @@ impl AlertBuilder {
 
     /// One alert per new (execution, type, field) among `findings`.
     pub fn build(&mut self, source: &AlertSource<'_>, findings: &[Finding]) -> Vec<ComplianceAlert> {
-        let exec = source.execution_id.unwrap_or("");
+        let exec = source.identity.or(source.execution_id).unwrap_or("");
         // fold this batch first: same key -> one alert with the summed count
         let mut batch: BTreeMap<(Option<PiiKind>, &str), (usize, AlertAction)> = BTreeMap::new();
         let mut order = Vec::new();
@@ -213,6 +218,7 @@ mod tests {
         let src = AlertSource {
             component: "card_agent",
             execution_id: Some(exec),
+            identity: None,
             location: Location::AgentOutput,
             topic: "agent.executions",
             at: None,
@@ -259,6 +265,7 @@ mod tests {
             let src = AlertSource {
                 component,
                 execution_id: Some(exec),
+                identity: None,
                 location: Location::AgentOutput,
                 topic: "agent.executions",
                 at: Some(&at),
@@ -295,8 +302,14 @@ mod tests {
             action: AlertAction::Redacted,
             count: 1,
         };
-        let src =
-            AlertSource { component: "c", execution_id: Some("e"), location: Location::Event, topic: "t", at: None };
+        let src = AlertSource {
+            component: "c",
+            execution_id: Some("e"),
+            identity: None,
+            location: Location::Event,
+            topic: "t",
+            at: None,
+        };
         assert_eq!(b.build(&src, &[f("/a"), f("/b"), f("/c")]).len(), 3);
         assert_eq!(b.seen.len(), 2);
         assert_eq!(b.build(&src, &[f("/a")]).len(), 1, "forgotten key alerts again");

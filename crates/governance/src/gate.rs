@@ -70,6 +70,9 @@ impl Gate {
     /// The alerts carry the event's `timestamp` and ids derived from its `_metadata.message_id`,
     /// so the same event always raises the same alerts.
     pub fn apply_scoped(&self, topic: &str, event: &mut Value, scopes: &[Scope]) -> Outcome {
+        // The event's identity for alerts, taken before the policy changes it: its message id and a
+        // digest of its content (all but `_metadata`, which a replay restamps).
+        let digest = content_digest(event);
         let findings = self.policy.apply(topic, event, &self.detector);
         if findings.is_empty() {
             return Outcome::default();
@@ -80,6 +83,7 @@ impl Gate {
             return Outcome { changed, alerts: Vec::new() };
         }
         let message_id = event.pointer("/_metadata/message_id").and_then(Value::as_str).map(str::to_owned);
+        let identity = format!("{}/{digest}", message_id.as_deref().unwrap_or(""));
         let at = event.get("timestamp").and_then(Value::as_str).and_then(|t| t.parse::<Timestamp>().ok());
         let mut by_scope: Vec<Vec<Finding>> = vec![Vec::new(); scopes.len()];
         for f in findings {
@@ -100,6 +104,7 @@ impl Gate {
             let source = AlertSource {
                 component: &scope.component,
                 execution_id: message_id.as_deref(),
+                identity: Some(&identity),
                 location: scope.location,
                 topic,
                 at: at.as_ref(),
@@ -107,6 +112,39 @@ impl Gate {
             alerts.extend(builder.build(&source, &found));
         }
         Outcome { changed, alerts }
+    }
+}
+
+/// SHA-256 (first 16 bytes, hex) of the event's JSON without `_metadata`.
+fn content_digest(event: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    match event.as_object() {
+        Some(obj) => {
+            for (k, v) in obj.iter().filter(|(k, _)| k.as_str() != "_metadata") {
+                hash.update((k.len() as u64).to_be_bytes());
+                hash.update(k.as_bytes());
+                let _ = serde_json::to_writer(&mut HashWriter(&mut hash), v);
+            }
+        }
+        None => {
+            let _ = serde_json::to_writer(&mut HashWriter(&mut hash), event);
+        }
+    }
+    hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds serialised JSON straight into the hash.
+struct HashWriter<'a>(&'a mut sha2::Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -123,11 +161,29 @@ mod tests {
         assert!(out.changed);
         assert!(!out.alerts.is_empty());
         assert!(!ev.to_string().contains("a@b.co"));
-        let mut again = json!({"note": "mail a@b.co", "_metadata": {"message_id": "m1"}});
+        // The same event again (a retry): already reported.
+        let mut again = json!({"note": "call 555-867-5309 or mail a@b.co", "_metadata": {"message_id": "m1"}});
         let out = gate.apply("external.crm.events", &mut again, "crm", Location::InboundPayload);
         assert!(out.alerts.is_empty(), "one alert per event, type and field");
         let mut alert = json!({"details": {"field": "mail a@b.co"}});
         assert!(gate.apply(COMPLIANCE_ALERTS, &mut alert, "x", Location::Event).alerts.is_empty());
+    }
+
+    /// Deduplication and alert ids rest on what the server derives from the event, not on the
+    /// caller's message id alone: another event under a reused message id still raises its own
+    /// alerts; the same event again (a retry, a replay) raises the same ones.
+    #[test]
+    fn a_reused_message_id_neither_suppresses_nor_collides() {
+        let gate = Gate::new(Policy::default_with_key(b"0123456789abcdef0123".to_vec()), "t");
+        let event = |note: &str| json!({"note": note, "_metadata": {"message_id": "chosen-by-caller"}});
+        let first = gate.apply("external.crm.events", &mut event("mail a@b.co"), "crm", Location::InboundPayload);
+        let other = gate.apply("external.crm.events", &mut event("mail c@d.co"), "crm", Location::InboundPayload);
+        assert_eq!((first.alerts.len(), other.alerts.len()), (1, 1), "the second event is not suppressed");
+        assert_ne!(first.alerts[0].alert_id, other.alerts[0].alert_id);
+        let fresh = Gate::new(Policy::default_with_key(b"0123456789abcdef0123".to_vec()), "t");
+        let again = fresh.apply("external.crm.events", &mut event("mail a@b.co"), "crm", Location::InboundPayload);
+        assert_eq!(again.alerts[0].alert_id, first.alerts[0].alert_id, "the same event, the same alert");
+        assert_eq!(again.alerts[0].details.extra["execution_id"], "chosen-by-caller");
     }
 
     #[test]

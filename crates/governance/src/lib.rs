@@ -38,7 +38,7 @@
 //!
 //! let mut alerts = AlertBuilder::new("enterprise-agent-platform");
 //! let source = AlertSource {
-//!     component: "cdc", execution_id: Some("0193c9a0-0000-7000-8000-000000000001"),
+//!     component: "cdc", execution_id: Some("0193c9a0-0000-7000-8000-000000000001"), identity: None,
 //!     location: Location::Event, topic: "db.changes.users", at: None,
 //! };
 //! let raised = alerts.build(&source, &findings);
