@@ -299,3 +299,15 @@ async fn committed_offsets_survive_reopen() {
     let got = c.poll(100, Duration::from_secs(1)).await.unwrap();
     assert_eq!(got.first().map(|r| r.offset), Some(4));
 }
+
+/// A topic whose name starts with `.` would be skipped when the log reopens (dot directories are
+/// the log's own leftovers): such names are refused at creation, so no topic can vanish.
+#[tokio::test]
+async fn a_topic_name_with_a_leading_dot_is_refused_not_lost() {
+    use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog, LogError};
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).unwrap();
+    let err = log.create_topic(&eventline_model::topics::TopicSpec::new(".hidden")).await.unwrap_err();
+    assert!(matches!(err, LogError::InvalidTopic(_)), "{err}");
+    assert!(log.list_topics().await.unwrap().is_empty());
+}

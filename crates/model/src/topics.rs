@@ -46,6 +46,10 @@ pub enum TopicNameError {
     TooLong(String),
     #[error("topic name `{0}` is reserved")]
     Reserved(String),
+    #[error(
+        "topic name `{0}` starts with `.`; such names are reserved for the log's own files — start it with a letter or digit"
+    )]
+    LeadingDot(String),
     #[error("topic name `{name}` contains `{ch}`; use only ASCII letters, digits, `.`, `_` and `-`")]
     BadChar { name: String, ch: char },
 }
@@ -60,6 +64,11 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     }
     if name == "." || name == ".." || name.starts_with("__") {
         return Err(TopicNameError::Reserved(name.to_owned()));
+    }
+    // The embedded log keeps interrupted creations and deletions as `.tmp-*` / `.deleted-*`
+    // directories and skips every dot directory when it opens: a topic named so would vanish.
+    if name.starts_with('.') {
+        return Err(TopicNameError::LeadingDot(name.to_owned()));
     }
     if let Some(ch) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(TopicNameError::BadChar { name: name.to_owned(), ch });
@@ -310,6 +319,9 @@ mod tests {
         assert!(matches!(validate_topic_name("a/b"), Err(TopicNameError::BadChar { ch: '/', .. })));
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
         assert!(validate_topic_name("__consumer_offsets").is_err());
+        assert_eq!(validate_topic_name(".hidden"), Err(TopicNameError::LeadingDot(".hidden".into())));
+        assert!(validate_topic_name(".hidden").unwrap_err().to_string().contains("start it with a letter"));
+        assert!(validate_topic_name("a.b.").is_ok(), "dots elsewhere are fine");
     }
 
     #[test]
