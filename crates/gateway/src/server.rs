@@ -119,7 +119,7 @@ pub async fn serve(
 /// does not allow it.
 async fn authorize(
     State((state, perm)): State<(AppState, Permission)>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let header = req
@@ -143,6 +143,8 @@ async fn authorize(
             roles.join(" or ")
         )));
     }
+    // The handlers that decide per resource (which topic a key may append to) read the key.
+    req.extensions_mut().insert(key);
     Ok(next.run(req).await)
 }
 

@@ -976,3 +976,32 @@ async fn a_retried_batch_with_the_same_idempotency_key_appends_once() {
 }
 
 const EXTERNAL_CRM_TOPIC: &str = "external.crm.events";
+
+/// An ingest key appends to the integration topics and to topics users created, never to the
+/// built-in topics eventline itself writes (captured changes, executions, alerts, their DLQs).
+#[tokio::test]
+async fn ingest_keys_cannot_forge_changes_executions_or_alerts() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+    s.log.create_topic(&TopicSpec::new("partner.feed")).await.unwrap();
+    let post = |key: &str, topic: &str, body: &str| {
+        s.req(reqwest::Method::POST, &format!("/v1/topics/{topic}/records"), Some(key))
+            .query(&[("stamp", "true")])
+            .body(body.to_owned())
+            .send()
+    };
+    let forged = r#"{"alert_id":"a1","alert_type":"PII_EXPOSURE","severity":"LOW","details":{"component":"x","field":"/f","action":"REDACTED"}}"#;
+    for topic in ["compliance.alerts", "agent.executions", "db.changes.users", "compliance.alerts.dlq"] {
+        let (status, e) = error_of(post(&ingest, topic, forged).await.unwrap()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{topic}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("eventline's own producers"), "{e}");
+    }
+    assert_eq!(s.ends("compliance.alerts").await.iter().sum::<u64>(), 0, "nothing was appended");
+    let tick = r#"{"symbol":"AAPL","price":1.0,"currency":"USD"}"#;
+    assert_eq!(post(&ingest, "external.market.data", tick).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(post(&ingest, "partner.feed", r#"{"n":1}"#).await.unwrap().status(), StatusCode::OK);
+    // The admin key (the CLI's, through a running up) may write anywhere.
+    let admin = post(&s.admin, "compliance.alerts", forged).await.unwrap();
+    assert_eq!(admin.status(), StatusCode::OK, "{}", admin.text().await.unwrap());
+    s.shutdown().await;
+}

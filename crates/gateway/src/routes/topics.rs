@@ -187,12 +187,34 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
+/// Whether a key of `role` may append to `topic`: an admin key anywhere; others only to the inbound
+/// integration topics and to topics users created. The built-in topics that carry captured
+/// changes, executions and alerts (and their dead-letter topics) are written only by eventline's
+/// own producers, so a caller cannot forge a change, an execution or an alert.
+fn may_append(role: crate::auth::Role, topic: &str) -> bool {
+    use eventline_model::topics::{DLQ_SUFFIX, EXTERNAL_CRM_EVENTS, EXTERNAL_MARKET_DATA, is_builtin};
+    let base = topic.strip_suffix(DLQ_SUFFIX).unwrap_or(topic);
+    role == crate::auth::Role::Admin
+        || topic == EXTERNAL_CRM_EVENTS
+        || topic == EXTERNAL_MARKET_DATA
+        || !is_builtin(base)
+}
+
 pub async fn produce(
     State(state): State<AppState>,
     Path(topic): Path<String>,
+    axum::Extension(key): axum::Extension<crate::auth::ApiKey>,
     Query(params): Params,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    if !may_append(key.role, &topic) {
+        tracing::info!(key_id = %key.id, role = key.role.as_str(), topic, "forbidden: append to a built-in topic");
+        return Err(ApiError::forbidden(format!(
+            "a key with role `{}` cannot append to `{topic}`: it is written only by eventline's own producers \
+             (an admin key may); ingest keys append to external.crm.events, external.market.data and topics users created",
+            key.role.as_str()
+        )));
+    }
     let q = Fields::new(&params, &["key", "partition", "acks", "stamp", "header"])?;
     let d = describe_topic(&state, &topic).await?;
     let executor = state.executor();
