@@ -161,13 +161,6 @@ pub struct Admitted {
     draft: Draft,
 }
 
-impl Admitted {
-    /// The event as admitted (stamped, not yet governed).
-    pub fn event(&self) -> &Value {
-        &self.event
-    }
-}
-
 /// Why an event was refused. The message names the field and the reason, never the value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -181,8 +174,6 @@ pub enum EventError {
     ReservedHeader(String),
     #[error("header `traceparent`: {0}")]
     Traceparent(String),
-    #[error("no key: the event has no {0} and none was given")]
-    NoKey(String),
 }
 
 fn list(violations: &[Violation]) -> String {
@@ -198,7 +189,6 @@ impl EventError {
             }
             EventError::ReservedHeader(name) => Some(name.clone()),
             EventError::Traceparent(_) => Some(TRACEPARENT_HEADER.to_owned()),
-            EventError::NoKey(pointer) => Some(pointer.clone()),
             EventError::NotJson(_) => None,
         }
     }
@@ -263,10 +253,6 @@ impl Pipeline {
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.inner.log
-    }
-
-    pub fn gate(&self) -> Option<&Arc<Gate>> {
-        self.inner.gate.as_ref()
     }
 
     /// The `_metadata.producer` of stamped events.

@@ -173,10 +173,6 @@ impl AgentExecutor {
         &self.inner.pipeline
     }
 
-    pub fn outbox(&self) -> &Outbox {
-        &self.inner.outbox
-    }
-
     /// The `_metadata.producer` of the events it writes.
     pub fn producer(&self) -> &str {
         self.inner.pipeline.producer()

@@ -178,7 +178,7 @@ impl IntegrationIngest {
             return Err(IngestError::BadIdempotencyKey("use 1 to 255 visible ASCII characters"));
         }
         let scope = integration.topic();
-        let hash = hex(&Sha256::digest(serde_json::to_vec(&events).expect("JSON serialises")));
+        let hash = format!("{:x}", Sha256::digest(serde_json::to_vec(&events).expect("JSON serialises")));
         let lock = {
             let mut map = self.inner.in_flight.lock().await;
             // Keys nobody is serving or waiting for any more (the map holds only in-flight keys).
@@ -286,10 +286,6 @@ fn derive_message_id(event: &mut Value, scope: &str, key: &str, index: usize) {
         let id = uuid::Uuid::new_v5(&NAMESPACE, format!("{scope}\0{key}\0{index}").as_bytes());
         m.insert("message_id".into(), Value::String(id.to_string()));
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
