@@ -141,6 +141,31 @@ fn build(topic: &str) -> Option<Value> {
                 "attributes": {"type": "object"}
             }),
         ),
+        SECURITY_EVENTS => envelope(
+            "Security event",
+            "What the gateway saw that the audit trail must hold (PCI DSS 10.2.2): who (key id, role, \
+             user), what (event type, action), outcome, origin (source address), the affected resource. \
+             Never carries a secret. Key: event_id.",
+            &["event_id", "event_type", "outcome", "component"],
+            json!({
+                "event_id": non_empty,
+                "event_type": {"enum": [
+                    "auth.failed", "authz.denied", "key.created", "key.revoked",
+                    "profile.created", "profile.updated", "profile.deleted"
+                ]},
+                "outcome": {"enum": ["success", "failure"]},
+                "component": non_empty,
+                "key_id": {"type": ["string", "null"]},
+                "role": {"type": ["string", "null"]},
+                "user_id": {"type": ["string", "null"]},
+                "method": {"type": "string"},
+                "route": {"type": "string"},
+                "resource": {"type": ["string", "null"]},
+                "status": {"type": "integer"},
+                "reason": {"type": "string"},
+                "source_address": {"type": ["string", "null"]}
+            }),
+        ),
         EXTERNAL_MARKET_DATA => envelope(
             "Market-data tick",
             "One price update for an instrument. Key: symbol.",

@@ -1,5 +1,5 @@
-//! The topic catalog: the six topics of the contract with their defaults, dead-letter naming and
-//! user-defined topics.
+//! The topic catalog: the six topics of the contract and the gateway's `security.events` (read by
+//! the audit trail) with their defaults, dead-letter naming and user-defined topics.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,18 +13,24 @@ pub const AGENT_EXECUTIONS: &str = "agent.executions";
 pub const COMPLIANCE_ALERTS: &str = "compliance.alerts";
 pub const EXTERNAL_CRM_EVENTS: &str = "external.crm.events";
 pub const EXTERNAL_MARKET_DATA: &str = "external.market.data";
+/// What the gateway saw that the audit trail must hold: failed authentication, refused
+/// authorisation, key creation and revocation, profile writes (PCI DSS 10.2). Not one of the
+/// contract's six; written by the gateway only.
+pub const SECURITY_EVENTS: &str = "security.events";
 
 /// Suffix of a topic's dead-letter topic.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
-/// The six built-in topics and the JSON pointer of each one's key within an event.
-pub const BUILTIN_TOPICS: [(&str, &str); 6] = [
+/// The built-in topics (the contract's six and [`SECURITY_EVENTS`]) and the JSON pointer of each
+/// one's key within an event.
+pub const BUILTIN_TOPICS: [(&str, &str); 7] = [
     (DB_CHANGES_USERS, "/data/UserId"),
     (DB_CHANGES_CONVERSATIONS, "/data/conversation_id"),
     (AGENT_EXECUTIONS, "/execution_id"),
     (COMPLIANCE_ALERTS, "/alert_id"),
     (EXTERNAL_CRM_EVENTS, "/entity_id"),
     (EXTERNAL_MARKET_DATA, "/symbol"),
+    (SECURITY_EVENTS, "/event_id"),
 ];
 
 /// The dead-letter topic of `topic`.
@@ -32,7 +38,7 @@ pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}{DLQ_SUFFIX}")
 }
 
-/// Whether `name` is one of the six built-in topics.
+/// Whether `name` is one of the built-in topics.
 pub fn is_builtin(name: &str) -> bool {
     BUILTIN_TOPICS.iter().any(|(t, _)| *t == name)
 }
@@ -272,7 +278,7 @@ impl TopicSpec {
     }
 }
 
-/// The six built-in topics with the given defaults applied.
+/// The built-in topics with the given defaults applied.
 pub fn builtin_specs(defaults: &TopicSpec) -> Vec<TopicSpec> {
     BUILTIN_TOPICS
         .iter()
@@ -292,7 +298,7 @@ mod tests {
     #[test]
     fn builtins_follow_the_contract_defaults() {
         let specs = builtin_specs(&TopicSpec::new("defaults"));
-        assert_eq!(specs.len(), 6);
+        assert_eq!(specs.len(), 7);
         for s in &specs {
             assert_eq!(s.partitions, 3);
             assert_eq!(s.replication_factor, 1);

@@ -2,19 +2,19 @@
 //! runtime (`eventline_pipeline::ConsumerRuntime`); they never call each other.
 //!
 //! - [`prices`]: the price feed (`eventline-prices`), market data → the wealth agent's prices.
-//! - [`audit_chain`]: the audit trail's hash chain.
-//!
-//! The audit trail's hash chain: every audit record is linked to the one before
-//! it by a SHA-256 over the previous hash and the record's canonical JSON, so altering, removing
-//! or reordering any record breaks every link after it.
+//! - [`audit`]: the tamper-evident audit trail (`eventline-audit`): a hash chain over RFC 8785
+//!   canonical records with signed checkpoints, in the platform database.
+//! - [`notify`]: notifications (`eventline-notify`): compliance alerts → webhook, e-mail, the SIEM
+//!   (syslog + CEF) and the log, with per-channel delivery state, retries and dead letters.
 //!
 //! ```
-//! use eventline_services::audit_chain::{Chain, verify};
+//! use eventline_services::audit::chain::{Chain, canonical};
 //! let mut chain = Chain::default();
-//! let a = chain.append(serde_json::json!({"topic": "agent.executions", "offset": 0}));
-//! let b = chain.append(serde_json::json!({"topic": "agent.executions", "offset": 1}));
-//! assert_eq!(verify(&[a, b]).unwrap().records, 2);
+//! let a = chain.append(canonical(&serde_json::json!({"offset": 0})).as_bytes());
+//! let b = chain.append(canonical(&serde_json::json!({"offset": 1})).as_bytes());
+//! assert_eq!(b.prev_hash, a.hash);
 //! ```
 
-pub mod audit_chain;
+pub mod audit;
+pub mod notify;
 pub mod prices;
