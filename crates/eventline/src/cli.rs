@@ -77,6 +77,18 @@ pub enum Command {
     /// Check and query the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Recent compliance alerts with their delivery state per notification channel.
+    Alerts {
+        /// At most N alerts, newest first.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+        /// Only alerts of this type (e.g. PII_EXPOSURE).
+        #[arg(long, value_name = "TYPE")]
+        alert_type: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// PII detection and redaction.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -212,18 +224,52 @@ pub struct ConsumeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit trail's hash chain: exit 0 when intact, non-zero with the first bad record.
-    Verify,
-    /// Audit records as JSON lines.
+    /// Check the audit trail: every record's hash and link, the columns against the hashed record,
+    /// every signed checkpoint. Exit 0 and a summary when intact; exit 1 and the first bad record
+    /// when a record was altered, removed, inserted, reordered or the tail cut off.
+    ///
+    /// Works with or without `eventline up` running. Prints the trail's public key (Ed25519) so it
+    /// can be kept elsewhere and given back with --public-key.
+    Verify {
+        /// Also check that every record still in the log (audited topics, up to the audit
+        /// group's committed offset) is in the trail.
+        #[arg(long)]
+        against_log: bool,
+        /// Trust this public key (64 hex digits) instead of the one derived from
+        /// <data-dir>/audit-signing.key.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Audit records as JSON lines, newest first (or --oldest-first).
+    ///
+    /// Each line: seq, topic, partition, offset, when, actor, subject, resource, action, outcome,
+    /// hash and the record (who, what, when, outcome, origin, resource and the event).
     Query {
-        #[arg(long)]
+        /// A key id, user id, component or resource id: records where it acted, was concerned or
+        /// was the resource.
+        #[arg(long, value_name = "ID")]
         entity: Option<String>,
-        #[arg(long)]
+        /// Only records from this topic.
+        #[arg(long, value_name = "TOPIC")]
         topic: Option<String>,
-        #[arg(long)]
+        /// Records at or after this time: RFC 3339 (2026-11-30T10:00:00Z) or an age (15m, 2h, 7days).
+        #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        /// Records before this time (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// At most N records.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+        /// Oldest first instead of newest first.
         #[arg(long)]
-        limit: Option<u64>,
+        oldest_first: bool,
+        /// Continue after this record (the seq of the last line of the previous page).
+        #[arg(long, value_name = "SEQ")]
+        cursor: Option<u64>,
     },
 }
 

@@ -39,6 +39,9 @@ pub struct Config {
     pub gateway: GatewaySection,
     pub database: DatabaseSection,
     pub governance: GovernanceSection,
+    pub audit: AuditSection,
+    /// `[[notifications.channels]]` and `[[notifications.routes]]` (see `eventline_services::notify::config`).
+    pub notifications: eventline_services::notify::NotificationsConfig,
 }
 
 impl Default for Config {
@@ -53,6 +56,8 @@ impl Default for Config {
             gateway: GatewaySection::default(),
             database: DatabaseSection::default(),
             governance: GovernanceSection::default(),
+            audit: AuditSection::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -214,6 +219,31 @@ pub struct GovernanceSection {
     pub policy_file: Option<PathBuf>,
 }
 
+/// The audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Records older than this (by event time) are removed, leaving a signed anchor; `forever` keeps
+    /// all. Separate from the topics' retention.
+    #[serde(with = "duration_text")]
+    pub retention: Option<Duration>,
+    /// Sign the head after this many new records…
+    pub checkpoint_records: u64,
+    /// …or after this long, whichever comes first.
+    #[serde(with = "duration")]
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            retention: Some(Duration::from_secs(365 * 24 * 3600)),
+            checkpoint_records: 1000,
+            checkpoint_interval: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Values given on the command line (already merged with their own environment variables).
 #[derive(Clone, Debug, Default)]
 pub struct FlagOverrides {
@@ -315,6 +345,13 @@ impl Config {
         if self.gateway.request_timeout.is_zero() {
             return Err("invalid configuration `gateway.request_timeout` = \"0s\": must be longer than 0".into());
         }
+        if self.audit.checkpoint_records == 0 {
+            return Err("invalid configuration `audit.checkpoint_records` = 0: must be at least 1".into());
+        }
+        if self.audit.checkpoint_interval.is_zero() {
+            return Err("invalid configuration `audit.checkpoint_interval` = \"0s\": must be longer than 0".into());
+        }
+        self.notifications.resolve(|var| std::env::var(var).ok())?;
         if self.backend == Backend::Kafka && self.kafka.brokers.trim().is_empty() {
             return Err("invalid configuration `kafka.brokers` = \"\": the kafka backend needs HOST:PORT,...".into());
         }

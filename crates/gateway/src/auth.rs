@@ -141,6 +141,11 @@ impl KeyStore {
         self.keys.push(key);
     }
 
+    /// Forgets key `id` (revoked).
+    pub fn remove(&mut self, id: &str) {
+        self.keys.retain(|k| k.id != id);
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

@@ -103,6 +103,11 @@ pub fn create(conn: &Connection, role: Role) -> Result<(String, ApiKey), KeyErro
     Ok((secret, key))
 }
 
+/// Deletes key `key_id`; returns whether there was one.
+pub fn revoke(conn: &Connection, key_id: &str) -> Result<bool, KeyError> {
+    Ok(conn.execute("DELETE FROM api_keys WHERE key_id = ?1", [key_id])? > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

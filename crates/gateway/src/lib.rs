@@ -26,6 +26,7 @@ pub mod json;
 pub mod keys;
 pub mod produce;
 mod routes;
+pub mod security;
 pub mod server;
 pub mod state;
 pub mod wire;

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -18,10 +18,11 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Permission, bearer};
 use crate::error::ApiError;
 use crate::routes;
+use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
 /// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 16] = [
+pub const ROUTES: [&str; 20] = [
     "GET /healthz",
     "GET /readyz",
     "POST /v1/query",
@@ -32,6 +33,10 @@ pub const ROUTES: [&str; 16] = [
     "POST /v1/integrations/crm/events",
     "POST /v1/integrations/market-data",
     "POST /v1/keys",
+    "DELETE /v1/keys/{key_id}",
+    "GET /v1/audit",
+    "GET /v1/audit/verify",
+    "GET /v1/alerts",
     "GET /v1/topics",
     "POST /v1/topics",
     "GET /v1/topics/{topic}",
@@ -66,7 +71,19 @@ pub fn router(state: AppState) -> Router {
                 .route("/v1/integrations/crm/events", post(routes::integrations::crm_events))
                 .route("/v1/integrations/market-data", post(routes::integrations::market_data)),
         ))
-        .merge(guarded(Permission::Admin, Router::new().route("/v1/keys", post(routes::keys::post))))
+        .merge(guarded(
+            Permission::Admin,
+            Router::new()
+                .route("/v1/keys", post(routes::keys::post))
+                .route("/v1/keys/{key_id}", delete(routes::keys::delete)),
+        ))
+        .merge(guarded(
+            Permission::ReadAudit,
+            Router::new()
+                .route("/v1/audit", get(routes::audit::query))
+                .route("/v1/audit/verify", get(routes::audit::verify)),
+        ))
+        .merge(guarded(Permission::ReadAlerts, Router::new().route("/v1/alerts", get(routes::alerts::list))))
         .route(
             "/v1/topics",
             get(routes::topics::list)
@@ -104,7 +121,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let readiness = state.readiness().clone();
-    let app = router(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -116,35 +133,63 @@ pub async fn serve(
 }
 
 /// Checks the bearer key and its role for `perm`: 401 without a valid key, 403 when the role
-/// does not allow it.
+/// does not allow it; both are security events for the audit trail. A key that passes is put in
+/// the request's extensions as a [`Caller`] for handlers that decide per resource or record what
+/// the caller did.
 async fn authorize(
     State((state, perm)): State<(AppState, Permission)>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <key>` header"))?;
-    let text = header.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
-    let secret = bearer(text).map_err(ApiError::unauthorized)?;
+    let address = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let refuse = |reason: &'static str| {
+        state.inner.security.record(SecurityEvent {
+            event_type: "auth.failed",
+            success: false,
+            key_id: None,
+            role: None,
+            user_id: None,
+            method: method.clone(),
+            route: route.clone(),
+            resource: None,
+            status: 401,
+            reason: reason.to_owned(),
+            address,
+        });
+        ApiError::unauthorized(reason)
+    };
+    let Some(header) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(refuse("missing `Authorization: Bearer <key>` header"));
+    };
+    let Ok(text) = header.to_str() else { return Err(refuse("the Authorization header is not text")) };
+    let secret = bearer(text).map_err(refuse)?;
     let key = {
         let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
         keys.authenticate_key(secret).cloned()
     };
-    let key = key.ok_or_else(|| ApiError::unauthorized("unknown API key"))?;
-    if !key.role.allows(perm) {
+    let key = key.ok_or_else(|| refuse("unknown API key"))?;
+    let caller = Caller { key, address, method, route };
+    if !caller.key.role.allows(perm) {
         let roles: Vec<&str> = perm.roles().iter().map(|r| r.as_str()).collect();
-        tracing::info!(key_id = %key.id, role = key.role.as_str(), "forbidden: role cannot {}", perm.describe());
+        tracing::info!(key_id = %caller.key.id, role = caller.key.role.as_str(), "forbidden: role cannot {}", perm.describe());
+        state.inner.security.record(SecurityEvent::by(
+            &caller,
+            "authz.denied",
+            403,
+            format!("role `{}` cannot {}", caller.key.role.as_str(), perm.describe()),
+        ));
         return Err(ApiError::forbidden(format!(
             "a key with role `{}` cannot {}; it needs role {}",
-            key.role.as_str(),
+            caller.key.role.as_str(),
             perm.describe(),
             roles.join(" or ")
         )));
     }
     // The handlers that decide per resource (which topic a key may append to) read the key.
-    req.extensions_mut().insert(key);
+    req.extensions_mut().insert(caller.key.clone());
+    req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
 

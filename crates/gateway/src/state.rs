@@ -10,6 +10,7 @@ use eventline_platform::integrations::{IntegrationIngest, MAX_BATCH_EVENTS};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::KeyStore;
+use crate::security::SecurityLog;
 
 /// Readiness inputs set by whoever runs the gateway: change data capture up, shutting down.
 #[derive(Debug, Default)]
@@ -67,11 +68,15 @@ pub(crate) struct Inner {
     pub readiness: Arc<Readiness>,
     pub tracker: TaskTracker,
     pub options: GatewayOptions,
+    pub security: SecurityLog,
+    /// Where the audit trail's signing key and head file are (`GET /v1/audit/verify`).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
     pub fn new(executor: AgentExecutor, keys: KeyStore, readiness: Arc<Readiness>, options: GatewayOptions) -> Self {
         let integrations = IntegrationIngest::new(executor.pipeline().clone(), executor.database().clone());
+        let security = SecurityLog::new(executor.log().clone(), executor.producer());
         Self {
             inner: Arc::new(Inner {
                 executor,
@@ -80,8 +85,18 @@ impl AppState {
                 readiness,
                 tracker: TaskTracker::new(),
                 options,
+                security,
+                data_dir: None,
             }),
         }
+    }
+
+    /// The data directory (for the audit trail's key and head file). Call before serving.
+    pub fn with_data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.data_dir = Some(dir.into());
+        }
+        self
     }
 
     pub fn readiness(&self) -> &Arc<Readiness> {

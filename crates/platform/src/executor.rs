@@ -55,6 +55,9 @@ pub struct QueryRequest {
     pub query: String,
     /// The W3C trace context of the request, carried into the events' headers.
     pub traceparent: Option<String>,
+    /// The API key that asked (its id, never the secret): `input.key_id` of the execution, so the
+    /// audit trail names who acted.
+    pub key_id: Option<String>,
 }
 
 /// What governance did to one field of this execution. Never holds the value.
@@ -264,7 +267,7 @@ impl Inner {
         route: Route,
         started: Instant,
     ) -> Result<Committed, ExecuteError> {
-        let QueryRequest { user_id, conversation_id, query, traceparent } = request;
+        let QueryRequest { user_id, conversation_id, query, traceparent, key_id } = request;
         let execution_id = uuid::Uuid::now_v7().to_string();
         if !users::exists(unit, &user_id)? {
             return Err(ExecuteError::UnknownUser(user_id));
@@ -311,6 +314,9 @@ impl Inner {
         let mut input_extra = Map::new();
         input_extra.insert("user_id".into(), Value::String(user_id.clone()));
         input_extra.insert("conversation_id".into(), Value::String(conversation_id.clone()));
+        if let Some(k) = key_id {
+            input_extra.insert("key_id".into(), Value::String(k));
+        }
         let duration_ms = started.elapsed().as_millis() as u64;
         let mut metadata = Metadata::new(self.pipeline.producer().to_owned());
         metadata.message_id = eventline_model::MessageId::parse(execution_id.clone()).expect("a UUID is not empty");

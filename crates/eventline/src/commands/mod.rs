@@ -1,5 +1,7 @@
 //! One module per command.
 
+mod alerts;
+mod audit;
 mod bench_cdc;
 mod bench_log;
 mod cdc;
@@ -11,7 +13,7 @@ mod topics;
 mod up;
 
 use crate::Exit;
-use crate::cli::{AuditCommand, BenchCommand, Command};
+use crate::cli::{BenchCommand, Command};
 use crate::config::Config;
 
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -23,12 +25,28 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Pii(cmd) => pii::run(cmd),
         Command::Bench(BenchCommand::Log(args)) => bench_log::run(args, &config).await,
         Command::Up(args) => up::run(args, &config).await,
-        Command::Audit(AuditCommand::Verify | AuditCommand::Query { .. }) => unavailable("audit", "the audit service"),
+        Command::Audit(cmd) => audit::run(cmd, &config).await,
+        Command::Alerts { limit, alert_type, json } => alerts::run(limit, alert_type, json, &config).await,
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Migrate { database } => cdc::migrate(database.as_deref(), &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
+    }
+}
+
+/// The platform's SQLite database: `database.url` when it is `sqlite://…`, else
+/// `<data-dir>/eventline.db`.
+pub(crate) fn platform_db_path(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    match config.database.url.as_deref() {
+        None => Ok(config.data_dir.join("eventline.db")),
+        Some(u) if u.starts_with("sqlite://") => Ok(std::path::PathBuf::from(&u["sqlite://".len()..])),
+        Some(_) => Err(Exit::new(
+            2,
+            "the platform (and its audit trail and delivery state) runs on SQLite in this build; \
+             unset --database / EVENTLINE_DATABASE_URL or give sqlite:///path/to/eventline.db",
+        )
+        .into()),
     }
 }
 
@@ -38,7 +56,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC), topics, produce, consume, schema, pii scan, cdc run/status, migrate, bench log, bench cdc."
+             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC, audit trail, notifications), topics, produce, consume, schema, audit verify/query, alerts, pii scan, cdc run/status, migrate, bench log, bench cdc, bench services."
         ),
     )
     .into())

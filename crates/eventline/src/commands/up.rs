@@ -1,8 +1,9 @@
 //! `eventline up`: the platform in one process — the log (embedded or Kafka), the SQLite
 //! database with the demo bank, change data capture of `Users` and `conversations`, the
 //! gateway with the card, loan and wealth agents behind governance and the CRM and market-data
-//! integrations, and the price feed (consumer group `eventline-prices` on `external.market.data`
-//! keeping the wealth agent's `prices` current).
+//! integrations, the price feed (consumer group `eventline-prices` on `external.market.data`
+//! keeping the wealth agent's `prices` current), the audit trail (`eventline-audit`) and
+//! notifications (`eventline-notify`).
 //!
 //! Shutdown (Ctrl-C or SIGTERM) runs in order: the gateway stops accepting and finishes the
 //! requests (and agent executions, integration appends) in flight; then capture relays every
@@ -26,6 +27,9 @@ use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
 use eventline_platform::outbox::Outbox;
 use eventline_platform::seed;
+use eventline_services::audit::store::CheckpointPolicy;
+use eventline_services::audit::{AuditOptions, AuditService, AuditSigner};
+use eventline_services::notify::NotifyService;
 use eventline_services::prices::PriceFeed;
 use tokio::sync::watch;
 
@@ -109,20 +113,51 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
 
     let readiness = Arc::new(Readiness::default());
     let prices = PriceFeed::new(log.clone(), db.clone());
+    let signer = AuditSigner::load_or_create(&config.data_dir).context("cannot load the audit signing key")?;
+    eprintln!("eventline: audit trail signing key {} (public)", signer.public_key_hex());
+    let audit = AuditService::new(
+        log.clone(),
+        db.clone(),
+        signer,
+        AuditOptions {
+            checkpoint: CheckpointPolicy {
+                every_records: config.audit.checkpoint_records,
+                every: config.audit.checkpoint_interval,
+            },
+            retention: config.audit.retention,
+            data_dir: config.data_dir.clone(),
+        },
+    );
+    let routing = config.notifications.resolve(|v| std::env::var(v).ok()).map_err(|e| Exit::new(2, e))?;
+    if routing.channels.is_empty() {
+        eprintln!("eventline: no notification channels configured ([[notifications.channels]]); alerts are kept for `eventline alerts`");
+    }
+    let notify = NotifyService::new(log.clone(), db.clone(), routing).map_err(|e| Exit::new(2, e))?;
     let executor = AgentExecutor::new(db, pipeline.clone(), outbox.clone());
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
         ..GatewayOptions::default()
     };
-    let state = AppState::new(executor, key_store, readiness.clone(), options);
+    let state = AppState::new(executor, key_store, readiness.clone(), options).with_data_dir(&config.data_dir);
 
     let (stop_server, mut server_stopped) = watch::channel(false);
     let mut server = tokio::spawn(eventline_gateway::serve(listener, state, async move {
         let _ = server_stopped.wait_for(|s| *s).await;
     }));
     let (stop_capture, capture_stopped) = watch::channel(false);
-    let price_feed = run_price_feed(prices, capture_stopped.clone());
+    let price_feed = supervise("price feed", capture_stopped.clone(), move |stop| {
+        let feed = prices.clone();
+        async move { feed.run(stop).await.map(|_| ()) }
+    });
+    let audit_trail = supervise("audit trail", capture_stopped.clone(), move |stop| {
+        let audit = audit.clone();
+        async move { audit.run(stop).await }
+    });
+    let notifications = supervise("notifications", capture_stopped.clone(), move |stop| {
+        let notify = notify.clone();
+        async move { notify.run(stop).await }
+    });
     let relay = Relay { capture: Some(capture), db_path, pipeline, readiness };
     let outbox_relay = run_outbox(outbox, capture_stopped.clone());
 
@@ -139,7 +174,8 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let _ = stop_capture.send(true);
         served
     };
-    let (relayed, served, (), outboxed) = tokio::join!(relay.run(capture_stopped), control, price_feed, outbox_relay);
+    let (relayed, served, (), outboxed, (), ()) =
+        tokio::join!(relay.run(capture_stopped), control, price_feed, outbox_relay, audit_trail, notifications);
     // The gateway is gone: nobody should be sent to it any more.
     UpFile::remove(&config.data_dir);
     served.context("the gateway task failed")?.context("the gateway failed")?;
@@ -160,24 +196,23 @@ async fn run_outbox(outbox: Outbox, stop: watch::Receiver<bool>) -> anyhow::Resu
     Ok(())
 }
 
-/// The price feed as a long-running part of `up`: restarts after an error (with back-off; the
-/// committed offsets say where to resume) until told to stop, then commits and leaves its group.
-async fn run_price_feed(feed: PriceFeed, mut stop: watch::Receiver<bool>) {
+/// A consumer service as a long-running part of `up`: restarts after an error (with back-off; the
+/// committed offsets say where to resume) until told to stop, then finishes what it holds,
+/// commits and leaves its group.
+async fn supervise<F, Fut>(name: &'static str, mut stop: watch::Receiver<bool>, run: F)
+where
+    F: Fn(watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), eventline_pipeline::RuntimeError>>,
+{
     let mut backoff = Duration::from_millis(250);
     loop {
-        match feed.run(stop.clone()).await {
-            Ok(stats) => {
-                tracing::info!(
-                    applied = stats.applied,
-                    stale = stats.stale,
-                    other_currency = stats.other_currency,
-                    dead_lettered = stats.dead_lettered,
-                    "price feed stopped"
-                );
+        match run(stop.clone()).await {
+            Ok(()) => {
+                tracing::info!("{name} stopped");
                 return;
             }
             Err(e) => {
-                tracing::error!(error = %e, "the price feed failed; restarting from the committed offsets");
+                tracing::error!(error = %e, "the {name} failed; restarting from the committed offsets");
                 if *stop.borrow() {
                     return;
                 }

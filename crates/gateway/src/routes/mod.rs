@@ -1,5 +1,7 @@
 //! One module per resource.
 
+pub mod alerts;
+pub mod audit;
 pub mod conversations;
 pub mod health;
 pub mod integrations;

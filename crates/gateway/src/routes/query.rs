@@ -27,6 +27,7 @@ pub struct QueryBody {
 
 pub async fn post(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::security::Caller>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<QueryBody>,
 ) -> Result<Json<ExecutionResult>, ApiError> {
@@ -47,8 +48,13 @@ pub async fn post(
         .and_then(|v| v.to_str().ok())
         .filter(|v| eventline_pipeline::check_traceparent(v).is_ok())
         .map(str::to_owned);
-    let request =
-        QueryRequest { user_id: body.user_id, conversation_id: body.conversation_id, query: body.query, traceparent };
+    let request = QueryRequest {
+        user_id: body.user_id,
+        conversation_id: body.conversation_id,
+        query: body.query,
+        traceparent,
+        key_id: Some(caller.key.id),
+    };
     // On its own task: if the client goes away the execution still finishes (a blocked card
     // always gets its event); shutdown waits for these tasks.
     let executor = state.executor().clone();

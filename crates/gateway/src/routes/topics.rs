@@ -53,7 +53,7 @@ pub const MAX_LIMIT: usize = 1000;
 /// How often a stream looks for new records once it is at the end.
 const STREAM_POLL: Duration = Duration::from_millis(100);
 
-type Params = Query<Vec<(String, String)>>;
+pub(crate) type Params = Query<Vec<(String, String)>>;
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let topics = state.executor().log().list_topics().await.map_err(log_error)?;
@@ -203,12 +203,17 @@ fn may_append(role: crate::auth::Role, topic: &str) -> bool {
 pub async fn produce(
     State(state): State<AppState>,
     Path(topic): Path<String>,
-    axum::Extension(key): axum::Extension<crate::auth::ApiKey>,
+    axum::Extension(caller): axum::Extension<crate::security::Caller>,
     Query(params): Params,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let key = &caller.key;
     if !may_append(key.role, &topic) {
         tracing::info!(key_id = %key.id, role = key.role.as_str(), topic, "forbidden: append to a built-in topic");
+        state.inner.security.record(
+            crate::security::SecurityEvent::by(&caller, "authz.denied", 403, "append to a topic only eventline writes")
+                .resource(format!("topics/{topic}")),
+        );
         return Err(ApiError::forbidden(format!(
             "a key with role `{}` cannot append to `{topic}`: it is written only by eventline's own producers \
              (an admin key may); ingest keys append to external.crm.events, external.market.data and topics users created",
@@ -340,12 +345,12 @@ fn parse_offsets(text: &str, d: &TopicDescription) -> Result<HashMap<u32, u64>, 
 }
 
 /// Query parameters, with unknown ones refused.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     params: &'a [(String, String)],
 }
 
 impl<'a> Fields<'a> {
-    fn new(params: &'a [(String, String)], known: &[&str]) -> Result<Self, ApiError> {
+    pub(crate) fn new(params: &'a [(String, String)], known: &[&str]) -> Result<Self, ApiError> {
         if let Some((k, _)) = params.iter().find(|(k, _)| !known.contains(&k.as_str())) {
             return Err(ApiError::invalid_field(
                 k.clone(),
@@ -355,7 +360,7 @@ impl<'a> Fields<'a> {
         Ok(Self { params })
     }
 
-    fn get(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 

@@ -1,8 +1,8 @@
 //! `GET/PUT/DELETE /v1/users/{user_id}`: customer profiles (the `Users` table, with its own
 //! column names). Writes reach `db.changes.users` through change data capture.
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use axum::http::StatusCode;
 use eventline_platform::users::{self, Deleted, ProfileUpdate, UserProfile};
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::check_id;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
 /// A profile as `PUT` takes it; the table's column names, lower-case accepted too.
@@ -42,6 +43,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 
 pub async fn put(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<(StatusCode, Json<UserProfile>), ApiError> {
@@ -52,16 +54,32 @@ pub async fn put(
         return Err(ApiError::invalid_field("UserId", format!("`{b}` differs from the path's `{id}`")));
     }
     let update = validate(body)?;
+    let target = id.clone();
     let (profile, created) =
-        state.db().call(move |conn| users::put(conn, &id, &update)).await.map_err(ApiError::internal)?;
+        state.db().call(move |conn| users::put(conn, &target, &update)).await.map_err(ApiError::internal)?;
+    let (kind, status) = if created { ("profile.created", 201) } else { ("profile.updated", 200) };
+    state.inner.security.record(
+        SecurityEvent::by(&caller, kind, status, "profile written").resource(format!("users/{id}")).user(id),
+    );
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(profile)))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     check_id("user_id", &id, 64)?;
     let target = id.clone();
     match state.db().call(move |conn| users::delete(conn, &target)).await.map_err(ApiError::internal)? {
-        Deleted::Deleted => Ok(StatusCode::NO_CONTENT),
+        Deleted::Deleted => {
+            state.inner.security.record(
+                SecurityEvent::by(&caller, "profile.deleted", 204, "profile deleted")
+                    .resource(format!("users/{id}"))
+                    .user(id),
+            );
+            Ok(StatusCode::NO_CONTENT)
+        }
         Deleted::NotFound => Err(ApiError::not_found("user_not_found", format!("no user `{id}`"))),
         Deleted::HoldsProducts(what) => Err(ApiError::conflict(
             "user_holds_products",

@@ -62,6 +62,16 @@ pub fn normalise_time(text: &str) -> Option<String> {
         .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// A `--since`/`--until` bound: an RFC 3339 time, or an age (`15m`, `2h`, `7days`) before now.
+pub fn parse_bound(text: &str) -> Result<String, String> {
+    if let Some(t) = normalise_time(text.trim()) {
+        return Ok(t);
+    }
+    humantime::parse_duration(text.trim())
+        .map(|age| format_time(Utc::now().timestamp_millis() - age.as_millis() as i64))
+        .map_err(|_| format!("`{text}` is not a time: give an RFC 3339 time (2026-11-30T10:00:00Z) or an age (15m, 2h, 7days)"))
+}
+
 fn text(v: &Value, pointer: &str) -> Option<String> {
     match v.pointer(pointer)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::chain::{GENESIS, decode_hash, hex, link_hash};
 use super::record::Columns;
-use super::signing::Checkpoint;
+use super::signing::{Checkpoint, HEAD_FILE};
 use super::store::checkpoint_row;
 
 /// The first record that is not intact.
@@ -70,33 +70,44 @@ pub fn verify(conn: &Connection, key: Option<&VerifyingKey>, data_dir: &Path) ->
         public_key: key.map(|k| hex(k.as_bytes())),
         first_bad: None,
     };
-    let mut checkpoints: Vec<Checkpoint> = {
+    // (where it was found, the checkpoint)
+    let mut checkpoints: Vec<(&str, Checkpoint)> = {
         let mut stmt = conn.prepare(
             "SELECT kind, seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY id",
         )?;
-        stmt.query_map([], checkpoint_row)?.collect::<rusqlite::Result<_>>()?
+        let rows: Vec<Checkpoint> = stmt.query_map([], checkpoint_row)?.collect::<rusqlite::Result<_>>()?;
+        rows.into_iter().map(|c| ("database", c)).collect()
     };
     let head_file = Checkpoint::read_head_file(data_dir);
     let bad = |seq: u64, reason: String| FirstBad { seq, topic: None, partition: None, offset: None, reason };
     let mut problems: Vec<FirstBad> = Vec::new();
     match head_file {
-        Ok(Some(cp)) => checkpoints.push(Checkpoint { kind: "head-file".into(), ..cp }),
+        Ok(Some(cp)) => checkpoints.push((HEAD_FILE, cp)),
         Ok(None) => {}
         Err(e) => problems.push(bad(0, format!("the head file cannot be read: {e}"))),
     }
     // Signatures first: a checkpoint that does not verify cannot vouch for anything.
     let mut trusted: Vec<(Checkpoint, [u8; 32])> = Vec::new();
-    for cp in checkpoints {
+    let mut in_database = 0;
+    for (found_in, cp) in checkpoints {
         let verified = match key {
             Some(k) => cp.verify(k),
             None => Err("there is no audit-signing.key to check it with".into()),
         };
         match verified {
-            Ok(hash) => trusted.push((cp, hash)),
-            Err(reason) => problems.push(bad(cp.seq, format!("the {} checkpoint of record {}: {reason}", cp.kind, cp.seq))),
+            Ok(hash) => {
+                in_database += u64::from(found_in == "database" && cp.kind == "head");
+                // The head file's copy is checked like the others; it is named for the messages.
+                let kind = if found_in == HEAD_FILE { HEAD_FILE.to_owned() } else { cp.kind.clone() };
+                trusted.push((Checkpoint { kind, ..cp }, hash));
+            }
+            Err(reason) => problems.push(bad(
+                cp.seq,
+                format!("the {} checkpoint of record {} (in the {found_in}): {reason}", cp.kind, cp.seq),
+            )),
         }
     }
-    report.checkpoints = trusted.iter().filter(|(c, _)| c.kind == "head").count() as u64;
+    report.checkpoints = in_database;
     report.last_checkpoint = trusted
         .iter()
         .filter(|(c, _)| c.kind != "pruned")

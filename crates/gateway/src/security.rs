@@ -1,0 +1,137 @@
+//! Security events for the audit trail (`security.events`, PCI DSS 10.2): failed authentication
+//! (401), refused authorisation (403), key creation and revocation, profile writes. Each names the
+//! key by its id (never the secret), the role, the route template, the source address and the
+//! outcome.
+//!
+//! They are composed here from what the gateway knows — ids, the route template, fixed reasons —
+//! never from caller text, so they are appended without the governance gate; the source address
+//! is kept because the audit trail must say where a request came from. Appending happens off the
+//! request (a failure is logged, the response is not held up).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use eventline_governance::Location;
+use eventline_log::EventLog;
+use eventline_model::topics::{SECURITY_EVENTS, TopicSpec};
+use eventline_pipeline::{Draft, Pipeline};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::auth::ApiKey;
+
+/// Who is calling, as the authorisation step found it; handlers read it from the request's
+/// extensions.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key: ApiKey,
+    pub address: Option<SocketAddr>,
+    pub method: String,
+    pub route: String,
+}
+
+/// One security event.
+#[derive(Clone, Debug)]
+pub struct SecurityEvent {
+    pub event_type: &'static str,
+    pub success: bool,
+    pub key_id: Option<String>,
+    pub role: Option<&'static str>,
+    pub user_id: Option<String>,
+    pub method: String,
+    pub route: String,
+    pub resource: Option<String>,
+    pub status: u16,
+    pub reason: String,
+    pub address: Option<SocketAddr>,
+}
+
+impl SecurityEvent {
+    /// An event about what `caller` did.
+    pub fn by(caller: &Caller, event_type: &'static str, status: u16, reason: impl Into<String>) -> Self {
+        Self {
+            event_type,
+            success: status < 400,
+            key_id: Some(caller.key.id.clone()),
+            role: Some(caller.key.role.as_str()),
+            user_id: None,
+            method: caller.method.clone(),
+            route: caller.route.clone(),
+            resource: None,
+            status,
+            reason: reason.into(),
+            address: caller.address,
+        }
+    }
+
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "event_id": uuid::Uuid::now_v7().to_string(),
+            "event_type": self.event_type,
+            "outcome": if self.success { "success" } else { "failure" },
+            "component": "gateway",
+            "key_id": self.key_id,
+            "role": self.role,
+            "user_id": self.user_id,
+            "method": self.method,
+            "route": self.route,
+            "resource": self.resource,
+            "status": self.status,
+            "reason": self.reason,
+            "source_address": self.address.map(|a| a.ip().to_string()),
+        })
+    }
+}
+
+/// Appends security events (no gate: see the module documentation).
+#[derive(Clone)]
+pub struct SecurityLog {
+    pipeline: Pipeline,
+    spec: Arc<OnceCell<TopicSpec>>,
+}
+
+impl std::fmt::Debug for SecurityLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityLog").finish_non_exhaustive()
+    }
+}
+
+impl SecurityLog {
+    pub fn new(log: Arc<dyn EventLog>, producer: &str) -> Self {
+        Self { pipeline: Pipeline::new(log, None, producer), spec: Arc::new(OnceCell::new()) }
+    }
+
+    /// Appends `event` on a task of its own.
+    pub fn record(&self, event: SecurityEvent) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.append(&event).await {
+                tracing::warn!(event_type = event.event_type, error = %e, "cannot append a security event");
+            }
+        });
+    }
+
+    /// Appends `event` and waits for the log's acknowledgement.
+    pub async fn append(&self, event: &SecurityEvent) -> Result<(), String> {
+        let spec = self
+            .spec
+            .get_or_try_init(|| async {
+                self.pipeline.log().describe_topic(SECURITY_EVENTS).await.map(|d| d.spec).map_err(|e| e.to_string())
+            })
+            .await?;
+        let draft = Draft::json(event.to_json(), "gateway", Location::Event).stamped(true);
+        let prepared = self.pipeline.prepare(spec, draft).map_err(|e| e.to_string())?;
+        self.pipeline.append(SECURITY_EVENTS, vec![prepared], spec.acks).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
