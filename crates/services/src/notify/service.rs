@@ -141,10 +141,15 @@ impl NotifyService {
         self.counters.clone()
     }
 
-    /// The runtime this service runs on. A new group starts at the end of `compliance.alerts`:
-    /// alerts raised before notifications were configured are history, not news.
+    /// The runtime this service runs on. A new group starts at the earliest alert the log still
+    /// holds, so an alert raised while the group was being created is not lost (a deployment that
+    /// adds notifications to a long-running log gets the retained alerts once; `coalesce` limits
+    /// the flood).
     pub fn runtime(&self) -> ConsumerRuntime {
-        ConsumerRuntime::new(self.log.clone(), ConsumerConfig::new(self.group.clone(), &[COMPLIANCE_ALERTS], OffsetReset::Latest))
+        ConsumerRuntime::new(
+            self.log.clone(),
+            ConsumerConfig::new(self.group.clone(), &[COMPLIANCE_ALERTS], OffsetReset::Earliest),
+        )
     }
 
     /// Consumes and delivers until `stop` turns true; deliveries in flight finish first.

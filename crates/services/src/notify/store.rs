@@ -26,7 +26,9 @@ fn severity_text(alert: &ComplianceAlert) -> String {
     serde_json::to_value(alert.severity).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// Records `alerts` and a delivery per channel their routes select, in one transaction.
+/// Records `alerts` and a delivery per channel their routes select, in one transaction. With a
+/// coalescing window, an alert identical (type, component, field) to one that goes out on the
+/// same channel within the window either side of its event time is `coalesced` into it.
 /// Returns the deliveries created (an alert taken in before creates none).
 pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, now_ms: i64) -> rusqlite::Result<u64> {
     let tx = eventline_platform::store::sqlite::write_transaction(conn)?;
@@ -67,8 +69,11 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
                 let channel = &routing.channels[sel.channel].name;
                 let into: Option<String> = match sel.coalesce {
                     Some(window) => {
-                        let from = (time - chrono::Duration::from_std(window).unwrap_or_default())
-                            .to_rfc3339_opts(SecondsFormat::Millis, true);
+                        // Within the window either side: alerts of several partitions arrive in
+                        // any order.
+                        let w = chrono::Duration::from_std(window).unwrap_or_default();
+                        let from = (time - w).to_rfc3339_opts(SecondsFormat::Millis, true);
+                        let to = (time + w).to_rfc3339_opts(SecondsFormat::Millis, true);
                         leader
                             .query_row(
                                 params![
@@ -77,7 +82,7 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
                                     alert.details.component,
                                     alert.details.field,
                                     from,
-                                    event_time,
+                                    to,
                                     alert.alert_id
                                 ],
                                 |r| r.get(0),
