@@ -142,7 +142,8 @@ async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let address = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     let method = req.method().to_string();
     let refuse = |reason: &'static str| {
         state.inner.security.record(SecurityEvent {

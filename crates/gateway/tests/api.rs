@@ -27,7 +27,7 @@ struct Server {
     http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -71,7 +71,7 @@ impl Server {
         let executor = AgentExecutor::new(db.clone(), pipeline, outbox);
         let readiness = Arc::new(Readiness::default());
         readiness.set_cdc_running(true); // no capture in this harness; the binary's tests run it
-        let state = AppState::new(executor, store, readiness.clone(), options);
+        let state = AppState::new(executor, store, readiness.clone(), options).with_data_dir(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -87,7 +87,7 @@ impl Server {
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -1003,5 +1003,148 @@ async fn ingest_keys_cannot_forge_changes_executions_or_alerts() {
     // The admin key (the CLI's, through a running up) may write anywhere.
     let admin = post(&s.admin, "compliance.alerts", forged).await.unwrap();
     assert_eq!(admin.status(), StatusCode::OK, "{}", admin.text().await.unwrap());
+    s.shutdown().await;
+}
+
+/// Runs the audit trail and notifications (no channels) on the server's log until the returned
+/// sender is dropped or set.
+fn run_consumers(s: &Server) -> tokio::sync::watch::Sender<bool> {
+    use eventline_services::audit::store::CheckpointPolicy;
+    use eventline_services::audit::{AuditOptions, AuditService, AuditSigner};
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signer = AuditSigner::load_or_create(s.dir.path()).unwrap();
+    let audit = AuditService::new(
+        s.log.clone(),
+        s.db.clone(),
+        signer,
+        AuditOptions {
+            checkpoint: CheckpointPolicy { every_records: 10, every: Duration::from_millis(200) },
+            retention: None,
+            data_dir: s.dir.path().to_owned(),
+        },
+    );
+    let routing = eventline_services::notify::NotificationsConfig::default().resolve(|_| None).unwrap();
+    let notify = eventline_services::notify::NotifyService::new(s.log.clone(), s.db.clone(), routing).unwrap();
+    let (a, n) = (stopped.clone(), stopped);
+    tokio::spawn(async move { audit.run(a).await.unwrap() });
+    tokio::spawn(async move { notify.run(n).await.unwrap() });
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_and_alerts_over_http_with_the_gateways_security_events() {
+    let s = Server::start().await;
+    let _consumers = run_consumers(&s);
+    // What the trail must hold: a failed authentication, a refused authorisation, a key created
+    // and revoked, a profile write, an execution and its alerts.
+    let r = s.req(reqwest::Method::GET, "/v1/audit", Some("elk_not_a_key_at_all_0000000000000000")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let read = s.new_key("read").await;
+    let agent = s.new_key("agent").await;
+    let r = s.req(reqwest::Method::GET, "/v1/audit", Some(&agent)).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, StatusCode::FORBIDDEN, "the audit trail is for role read");
+    let r = s
+        .req(reqwest::Method::PUT, "/v1/users/u-1002", Some(&agent))
+        .json(&json!({"Email": "new.address@example.com", "Name": "Ana"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _) =
+        s.query(&agent, json!({"user_id": "u-1001", "query": "card balance; my SSN is 219-09-9999"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let doomed = s.new_key("ingest").await;
+    let doomed_id = &doomed[..12];
+    let r = s.req(reqwest::Method::DELETE, &format!("/v1/keys/{doomed_id}"), Some(&s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s.req(reqwest::Method::POST, "/v1/integrations/crm/events", Some(&doomed)).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a revoked key is refused at once");
+    let r = s.req(reqwest::Method::DELETE, "/v1/keys/elk_00000000", Some(&s.admin)).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, StatusCode::NOT_FOUND);
+
+    // Wait for the trail to hold the security events.
+    let get = |path: String| {
+        let req = s.req(reqwest::Method::GET, &path, Some(&read));
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let wanted = ["auth.failed", "authz.denied", "key.created", "key.revoked", "profile.updated"];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let security = loop {
+        let (status, page) = get("/v1/audit?topic=security.events&limit=100".into()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let records = page["records"].as_array().unwrap().clone();
+        let types: BTreeSet<String> =
+            records.iter().map(|r| r["record"]["what"]["event_type"].as_str().unwrap().to_owned()).collect();
+        if wanted.iter().all(|w| types.contains(*w)) && types.contains("auth.failed") && records.len() >= 8 {
+            break records;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "security events in the trail: {types:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let of = |t: &str| security.iter().find(|r| r["record"]["what"]["event_type"] == t).unwrap()["record"].clone();
+    let failed = security
+        .iter()
+        .map(|r| r["record"].clone())
+        .find(|r| r["what"]["event_type"] == "auth.failed" && r["event"]["route"] == "/v1/audit")
+        .unwrap();
+    assert_eq!(failed["outcome"], "failure");
+    assert_eq!(failed["origin"]["address"], "127.0.0.1", "where the request came from");
+    assert_eq!(failed["event"]["status"], 401);
+    assert_eq!(failed["event"]["route"], "/v1/audit", "the route template");
+    let denied = of("authz.denied");
+    assert_eq!(denied["who"]["key_id"], &agent[..12]);
+    let written = of("profile.updated");
+    assert_eq!((written["who"]["key_id"].as_str(), written["subject"].as_str()), (Some(&agent[..12]), Some("u-1002")));
+    assert_eq!(written["outcome"], "success");
+    assert_eq!(of("key.revoked")["resource"]["id"], format!("keys/{doomed_id}"));
+    let text = serde_json::to_string(&security).unwrap();
+    for secret in [&s.admin, &read, &agent, &doomed] {
+        assert!(!text.contains(&secret[12..]), "no secret in the trail");
+    }
+
+    // The execution names the key that asked.
+    let (_, page) = get("/v1/audit?topic=agent.executions&entity=u-1001".into()).await;
+    let exec = &page["records"][0]["record"];
+    assert_eq!(exec["who"]["key_id"], &agent[..12], "{exec}");
+
+    // Pages: newest first, a cursor continues.
+    let (_, first) = get("/v1/audit?limit=2".into()).await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = get(format!("/v1/audit?limit=2&cursor={cursor}")).await;
+    let seqs: Vec<u64> = first["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["records"].as_array().unwrap())
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+    for (query, field) in [("limit=0", "limit"), ("since=yesterday", "since"), ("order=up", "order"), ("x=1", "x")] {
+        let r = s.req(reqwest::Method::GET, &format!("/v1/audit?{query}"), Some(&read)).send().await.unwrap();
+        let (status, e) = error_of(r).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(e["message"].as_str().unwrap().contains(field), "{query}: {e}");
+    }
+
+    // Alerts with their (here: no) deliveries; never the raw value.
+    let (status, alerts) = get("/v1/alerts?limit=10".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = alerts["alerts"].as_array().unwrap();
+    assert!(!list.is_empty(), "{alerts}");
+    assert!(!alerts.to_string().contains("219-09-9999"));
+    assert_eq!(list[0]["deliveries"], json!([]));
+
+    // Integrity over HTTP: intact, then one record altered.
+    let (status, report) = get("/v1/audit/verify".into()).await;
+    assert_eq!((status, &report["ok"]), (StatusCode::OK, &json!(true)), "{report}");
+    assert_eq!(report["public_key"].as_str().unwrap().len(), 64);
+    s.db.call_blocking(|c| c.execute("UPDATE audit_trail SET action = 'nothing' WHERE seq = 3", [])).unwrap();
+    let (_, report) = get("/v1/audit/verify".into()).await;
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_bad"]["seq"], 3, "{report}");
     s.shutdown().await;
 }

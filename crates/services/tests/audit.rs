@@ -23,7 +23,7 @@ use tokio::sync::watch;
 fn execution(i: u64, user: &str) -> Value {
     json!({
         "execution_id": format!("exe_{i}"), "agent_id": "card_agent",
-        "status": if i % 5 == 0 { "failed" } else { "completed" }, "duration_ms": i,
+        "status": if i.is_multiple_of(5) { "failed" } else { "completed" }, "duration_ms": i,
         "input": {"query": "balance?", "user_id": user, "key_id": "elk_0000feed"}, "output": {},
         "timestamp": format!("2026-11-30T10:{:02}:{:02}.000Z", (i / 60) % 60, i % 60),
         "_metadata": {"timestamp": "2026-11-30T10:00:00Z", "message_id": format!("m{i}"), "producer": "eventline"}
@@ -32,8 +32,10 @@ fn execution(i: u64, user: &str) -> Value {
 
 fn event_for(topic: &str, i: u64) -> Value {
     match topic {
-        DB_CHANGES_USERS => json!({"event_type": "UPDATE", "table": "Users", "data": {"UserId": format!("u-{}", i % 7)},
-            "timestamp": "2026-11-30T10:00:00Z", "_metadata": {"producer": "eventline-cdc", "message_id": format!("c{i}"), "timestamp": "2026-11-30T10:00:00Z"}}),
+        DB_CHANGES_USERS => {
+            json!({"event_type": "UPDATE", "table": "Users", "data": {"UserId": format!("u-{}", i % 7)},
+            "timestamp": "2026-11-30T10:00:00Z", "_metadata": {"producer": "eventline-cdc", "message_id": format!("c{i}"), "timestamp": "2026-11-30T10:00:00Z"}})
+        }
         COMPLIANCE_ALERTS => json!({"alert_id": format!("a{i}"), "alert_type": "PII_EXPOSURE", "severity": "HIGH",
             "details": {"component": "card_agent", "field": "/output/message", "action": "REDACTED"},
             "timestamp": "2026-11-30T10:00:00Z", "_metadata": {"producer": "eventline", "message_id": format!("a{i}"), "timestamp": "2026-11-30T10:00:00Z"}}),
@@ -46,7 +48,7 @@ fn event_for(topic: &str, i: u64) -> Value {
 }
 
 async fn open_log(dir: &Path) -> Arc<EmbeddedLog> {
-    let log = Arc::new(EmbeddedLog::open(&dir.join("log"), EmbeddedOptions::default()).unwrap());
+    let log = Arc::new(EmbeddedLog::open(dir.join("log"), EmbeddedOptions::default()).unwrap());
     for spec in builtin_specs(&TopicSpec::new("defaults")) {
         log.ensure_topic(&spec).await.unwrap();
     }
@@ -123,9 +125,13 @@ async fn the_service_records_each_log_record_once_and_the_trail_verifies() {
     // Nothing in the log is missing from the trail; a new record is pending until audited.
     let c = coverage::check(&*log, &db, AUDIT_GROUP).await.unwrap();
     assert_eq!((c.checked, c.missing, c.pending), (300, 0, 0), "{c:?}");
-    log.produce(AGENT_EXECUTIONS, vec![ProduceRecord::new(Some("k".to_owned()), execution(999, "u-1").to_string())], Acks::All)
-        .await
-        .unwrap();
+    log.produce(
+        AGENT_EXECUTIONS,
+        vec![ProduceRecord::new(Some("k".to_owned()), execution(999, "u-1").to_string())],
+        Acks::All,
+    )
+    .await
+    .unwrap();
     let c = coverage::check(&*log, &db, AUDIT_GROUP).await.unwrap();
     assert_eq!((c.missing, c.pending), (0, 1), "{c:?}");
     // A record removed from the trail is missing against the log.
@@ -135,9 +141,7 @@ async fn the_service_records_each_log_record_once_and_the_trail_verifies() {
 
     // Who, what, when, outcome, origin, resource of an execution.
     let page = db
-        .read(|c| {
-            store::query(c, &Query { entity: Some("exe_101".into()), limit: 10, ..Query::default() })
-        })
+        .read(|c| store::query(c, &Query { entity: Some("exe_101".into()), limit: 10, ..Query::default() }))
         .await
         .unwrap()
         .unwrap();
@@ -177,9 +181,11 @@ fn trail(dir: &Path, n: u64) -> std::path::PathBuf {
 }
 
 fn sqlite3(db: &Path, sql: &str) {
-    let out = Command::new("sqlite3").arg(db).arg(sql).output().expect(
-        "the sqlite3 CLI runs (scripts/services/receivers.sh installs it: apt-get install sqlite3)",
-    );
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 CLI runs (scripts/services/receivers.sh installs it: apt-get install sqlite3)");
     assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -331,8 +337,13 @@ async fn query_filters_by_entity_topic_and_time_and_pages_with_a_cursor() {
     let first = run(Query { entity: Some("u-1".into()), limit: 4, oldest_first: true, ..Query::default() });
     assert_eq!(first.records.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 5, 9, 13]);
     let cursor = first.next_cursor.unwrap().parse().unwrap();
-    let second =
-        run(Query { entity: Some("u-1".into()), limit: 4, oldest_first: true, cursor: Some(cursor), ..Query::default() });
+    let second = run(Query {
+        entity: Some("u-1".into()),
+        limit: 4,
+        oldest_first: true,
+        cursor: Some(cursor),
+        ..Query::default()
+    });
     assert_eq!(second.records.iter().map(|r| r.seq).collect::<Vec<_>>(), [17, 21, 25, 29]);
     let by_time = run(Query {
         since: Some("2026-11-30T10:00:10.000Z".into()),

@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog, ProduceRecord};
+use eventline_model::events::Severity;
 use eventline_model::topics::{Acks, COMPLIANCE_ALERTS, TopicSpec, builtin_specs, dead_letter_topic};
 use eventline_platform::db::Database;
 use eventline_services::notify::channel::signature;
 use eventline_services::notify::config::{ChannelConfig, ChannelType, RouteConfig, Secret};
 use eventline_services::notify::store;
 use eventline_services::notify::{NotificationsConfig, NotifyService};
-use eventline_model::events::Severity;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -89,7 +89,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap());
+    let log = Arc::new(EmbeddedLog::open(dir.path().join("log"), EmbeddedOptions::default()).unwrap());
     for spec in builtin_specs(&TopicSpec::new("defaults")) {
         log.ensure_topic(&spec).await.unwrap();
         log.ensure_topic(&spec.dead_letter()).await.unwrap();
@@ -164,7 +164,8 @@ async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 }
 
 fn now_text(offset_ms: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +241,11 @@ async fn one_channel_down_does_not_hold_back_another_and_gives_up_into_the_dead_
     task.await.unwrap();
     assert_eq!(dead.len(), 50, "once each");
     let header = |r: &eventline_log::Record, name: &str| {
-        r.headers.iter().find(|h| h.key == name).and_then(|h| h.value.clone()).map(|v| String::from_utf8(v.to_vec()).unwrap())
+        r.headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value.clone())
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
     };
     assert_eq!(header(&dead[0], "eventline.dlq.channel").as_deref(), Some("down"));
     assert_eq!(header(&dead[0], "eventline.dlq.error").as_deref(), Some("HTTP 503 Service Unavailable"));
@@ -259,7 +264,8 @@ async fn identical_alerts_within_the_window_are_coalesced() {
     let (stop, task) = f.start(&config(vec![webhook("hook", format!("http://{addr}/hook"))], Some("5m")));
     // Ten of the same (type, component, field) within a minute, one of another field, and one of
     // the same kind ten minutes later.
-    let mut alerts: Vec<Value> = (0..10).map(|i| alert(i, "/output/message", "HIGH", &now_text(i as i64 * 1000))).collect();
+    let mut alerts: Vec<Value> =
+        (0..10).map(|i| alert(i, "/output/message", "HIGH", &now_text(i as i64 * 1000))).collect();
     alerts.push(alert(10, "/output/other", "HIGH", &now_text(0)));
     alerts.push(alert(11, "/output/message", "HIGH", &now_text(600_000)));
     f.produce(&alerts).await;
@@ -311,7 +317,12 @@ async fn the_siem_gets_rfc_5424_syslog_with_cef_over_udp_and_tcp() {
     let (stop, task) = f.start(&cfg);
     f.produce(&alerts).await;
     let lines = || -> Vec<String> {
-        std::fs::read_to_string(&file).unwrap_or_default().lines().filter(|l| l.contains(&run)).map(str::to_owned).collect()
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&run))
+            .map(str::to_owned)
+            .collect()
     };
     wait_for("40 syslog messages", 20, || lines().len() >= 40).await;
     stop.send(true).unwrap();
@@ -367,5 +378,8 @@ async fn email_goes_through_a_real_smtp_server_with_type_and_severity_in_the_sub
     let mail = mail.unwrap();
     assert!(mail.contains("Subject: [eventline] PII_EXPOSURE HIGH"), "{mail}");
     assert!(mail.contains("Message-ID: <alert-00007@eventline>"), "{mail}");
-    assert!(mail.contains("Severity:  HIGH") && mail.contains("\"alert_id\": \"alert-00007\""), "text and JSON: {mail}");
+    assert!(
+        mail.contains("Severity:  HIGH") && mail.contains("\"alert_id\": \"alert-00007\""),
+        "text and JSON: {mail}"
+    );
 }

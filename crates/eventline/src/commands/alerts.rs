@@ -12,7 +12,9 @@ use crate::config::Config;
 pub async fn run(limit: usize, alert_type: Option<String>, json: bool, config: &Config) -> anyhow::Result<()> {
     let path = super::platform_db_path(config)?;
     if !path.exists() {
-        return Err(Exit::new(2, format!("there is no platform database at {}: start `eventline up`", path.display())).into());
+        return Err(
+            Exit::new(2, format!("there is no platform database at {}: start `eventline up`", path.display())).into()
+        );
     }
     if limit == 0 {
         return Err(Exit::new(2, "--limit must be at least 1").into());
@@ -31,7 +33,11 @@ pub async fn run(limit: usize, alert_type: Option<String>, json: bool, config: &
         writeln!(out, "no alerts yet")?;
         return Ok(());
     }
-    writeln!(out, "{:<24}  {:<14}  {:<8}  {:<16}  {:<22}  deliveries", "time", "type", "severity", "component", "field")?;
+    writeln!(
+        out,
+        "{:<24}  {:<14}  {:<8}  {:<16}  {:<22}  deliveries",
+        "time", "type", "severity", "component", "field"
+    )?;
     for a in &alerts {
         let deliveries: Vec<String> = a
             .deliveries

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
+use eventline_platform::db::Database;
 use eventline_services::audit::record::parse_bound;
 use eventline_services::audit::signing::{parse_public_key, public_key_of};
 use eventline_services::audit::{AUDIT_GROUP, coverage, store, verify};
-use eventline_platform::db::Database;
 
 use crate::Exit;
 use crate::cli::AuditCommand;
@@ -17,7 +17,10 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
     if !path.exists() {
         return Err(Exit::new(
             2,
-            format!("there is no platform database at {}: the audit trail is written by `eventline up`", path.display()),
+            format!(
+                "there is no platform database at {}: the audit trail is written by `eventline up`",
+                path.display()
+            ),
         )
         .into());
     }
@@ -105,10 +108,16 @@ fn print_report(r: &verify::Report, cover: Option<&coverage::Coverage>) {
         Some(c) => println!("signed checkpoints: {} (last: record {} at {})", r.checkpoints, c.seq, c.signed_at),
         None => println!("signed checkpoints: none yet"),
     }
-    println!("public key (Ed25519): {}", r.public_key.as_deref().unwrap_or("none: no audit-signing.key in the data directory"));
+    println!(
+        "public key (Ed25519): {}",
+        r.public_key.as_deref().unwrap_or("none: no audit-signing.key in the data directory")
+    );
     if let Some(c) = cover {
         match &c.first_missing {
-            None => println!("against the log: all {} records in the log are in the trail ({} pending)", c.checked, c.pending),
+            None => println!(
+                "against the log: all {} records in the log are in the trail ({} pending)",
+                c.checked, c.pending
+            ),
             Some(m) => println!(
                 "against the log: {} of {} records are missing from the trail; first: {} partition {} offset {}",
                 c.missing, c.checked, m.topic, m.partition, m.offset

@@ -130,7 +130,9 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     );
     let routing = config.notifications.resolve(|v| std::env::var(v).ok()).map_err(|e| Exit::new(2, e))?;
     if routing.channels.is_empty() {
-        eprintln!("eventline: no notification channels configured ([[notifications.channels]]); alerts are kept for `eventline alerts`");
+        eprintln!(
+            "eventline: no notification channels configured ([[notifications.channels]]); alerts are kept for `eventline alerts`"
+        );
     }
     let notify = NotifyService::new(log.clone(), db.clone(), routing).map_err(|e| Exit::new(2, e))?;
     let executor = AgentExecutor::new(db, pipeline.clone(), outbox.clone());

@@ -7,9 +7,9 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use eventline_services::audit::record::parse_bound;
+use eventline_services::audit::signing::public_key_of;
 use eventline_services::audit::store::{self, Page};
 use eventline_services::audit::verify::{Report, verify as check};
-use eventline_services::audit::signing::public_key_of;
 
 use super::topics::{Fields, Params};
 use crate::error::ApiError;
@@ -39,7 +39,9 @@ pub async fn query(State(state): State<AppState>, Query(params): Params) -> Resu
     };
     let cursor = f
         .get("cursor")
-        .map(|c| c.parse::<u64>().map_err(|_| ApiError::invalid_field("cursor", "use the next_cursor of the previous page")))
+        .map(|c| {
+            c.parse::<u64>().map_err(|_| ApiError::invalid_field("cursor", "use the next_cursor of the previous page"))
+        })
         .transpose()?;
     let q = store::Query {
         entity: f.get("entity").map(str::to_owned),
@@ -50,12 +52,8 @@ pub async fn query(State(state): State<AppState>, Query(params): Params) -> Resu
         oldest_first,
         cursor,
     };
-    let page = state
-        .db()
-        .read(move |c| store::query(c, &q))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let page =
+        state.db().read(move |c| store::query(c, &q)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     Ok(Json(page))
 }
 

@@ -56,8 +56,9 @@ pub async fn delete(
     }
     state.inner.keys.write().unwrap_or_else(|p| p.into_inner()).remove(&key_id);
     tracing::info!(key_id = %key_id, "API key revoked");
-    state.inner.security.record(
-        SecurityEvent::by(&caller, "key.revoked", 204, "revoked a key").resource(format!("keys/{key_id}")),
-    );
+    state
+        .inner
+        .security
+        .record(SecurityEvent::by(&caller, "key.revoked", 204, "revoked a key").resource(format!("keys/{key_id}")));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,8 +2,8 @@
 //! column names). Writes reach `db.changes.users` through change data capture.
 
 use axum::extract::{Path, State};
-use axum::{Extension, Json};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use eventline_platform::users::{self, Deleted, ProfileUpdate, UserProfile};
 use serde::Deserialize;
 
@@ -58,9 +58,10 @@ pub async fn put(
     let (profile, created) =
         state.db().call(move |conn| users::put(conn, &target, &update)).await.map_err(ApiError::internal)?;
     let (kind, status) = if created { ("profile.created", 201) } else { ("profile.updated", 200) };
-    state.inner.security.record(
-        SecurityEvent::by(&caller, kind, status, "profile written").resource(format!("users/{id}")).user(id),
-    );
+    state
+        .inner
+        .security
+        .record(SecurityEvent::by(&caller, kind, status, "profile written").resource(format!("users/{id}")).user(id));
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(profile)))
 }
 

@@ -110,8 +110,9 @@ mod tests {
     #[test]
     fn canonical_form_is_rfc_8785() {
         // Keys sorted by UTF-16 code units, no whitespace, numbers in their shortest form.
-        let v: Value = serde_json::from_str(r#"{"b": 1.0e2, "a": {"y": 2, "x": [1, {"k": "v", "j": null}]}, "é": 1, "z": 1}"#)
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b": 1.0e2, "a": {"y": 2, "x": [1, {"k": "v", "j": null}]}, "é": 1, "z": 1}"#)
+                .unwrap();
         assert_eq!(canonical(&v), r#"{"a":{"x":[1,{"j":null,"k":"v"}],"y":2},"b":100,"z":1,"é":1}"#);
     }
 

@@ -57,9 +57,7 @@ pub fn format_time(ms: i64) -> String {
 
 /// An RFC 3339 time (any offset) in the trail's form, if it is one.
 pub fn normalise_time(text: &str) -> Option<String> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 /// A `--since`/`--until` bound: an RFC 3339 time, or an age (`15m`, `2h`, `7days`) before now.
@@ -69,7 +67,9 @@ pub fn parse_bound(text: &str) -> Result<String, String> {
     }
     humantime::parse_duration(text.trim())
         .map(|age| format_time(Utc::now().timestamp_millis() - age.as_millis() as i64))
-        .map_err(|_| format!("`{text}` is not a time: give an RFC 3339 time (2026-11-30T10:00:00Z) or an age (15m, 2h, 7days)"))
+        .map_err(|_| {
+            format!("`{text}` is not a time: give an RFC 3339 time (2026-11-30T10:00:00Z) or an age (15m, 2h, 7days)")
+        })
 }
 
 fn text(v: &Value, pointer: &str) -> Option<String> {

@@ -113,7 +113,10 @@ impl AuditService {
     /// The runtime this service runs on. A new group starts at the earliest record still in the
     /// log: the trail holds everything the log still has.
     pub fn runtime(&self) -> ConsumerRuntime {
-        ConsumerRuntime::new(self.log.clone(), ConsumerConfig::new(self.group.clone(), &AUDITED_TOPICS, OffsetReset::Earliest))
+        ConsumerRuntime::new(
+            self.log.clone(),
+            ConsumerConfig::new(self.group.clone(), &AUDITED_TOPICS, OffsetReset::Earliest),
+        )
     }
 
     /// Consumes until `stop` turns true, then signs the head and leaves the group.

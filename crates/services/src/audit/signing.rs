@@ -184,7 +184,9 @@ mod tests {
         let signer = AuditSigner::load_or_create(dir.path()).unwrap();
         let again = AuditSigner::load_or_create(dir.path()).unwrap();
         assert_eq!(signer.public_key_hex(), again.public_key_hex(), "the key is kept");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions(),
+        );
         assert_eq!(mode & 0o777, 0o600);
         let cp = signer.sign("head", 41, &[7; 32], "2026-11-30T18:00:00.000Z");
         assert_eq!(cp.verify(&signer.public_key()).unwrap(), [7; 32]);

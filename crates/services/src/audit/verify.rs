@@ -72,9 +72,8 @@ pub fn verify(conn: &Connection, key: Option<&VerifyingKey>, data_dir: &Path) ->
     };
     // (where it was found, the checkpoint)
     let mut checkpoints: Vec<(&str, Checkpoint)> = {
-        let mut stmt = conn.prepare(
-            "SELECT kind, seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY id",
-        )?;
+        let mut stmt = conn
+            .prepare("SELECT kind, seq, hash, signed_at, public_key, signature FROM audit_checkpoints ORDER BY id")?;
         let rows: Vec<Checkpoint> = stmt.query_map([], checkpoint_row)?.collect::<rusqlite::Result<_>>()?;
         rows.into_iter().map(|c| ("database", c)).collect()
     };
@@ -113,7 +112,8 @@ pub fn verify(conn: &Connection, key: Option<&VerifyingKey>, data_dir: &Path) ->
         .filter(|(c, _)| c.kind != "pruned")
         .max_by_key(|(c, _)| c.seq)
         .map(|(c, _)| CheckpointSummary { seq: c.seq, signed_at: c.signed_at.clone() });
-    let anchor = trusted.iter().filter(|(c, _)| c.kind == "pruned").max_by_key(|(c, _)| c.seq).map(|(c, h)| (c.seq, *h));
+    let anchor =
+        trusted.iter().filter(|(c, _)| c.kind == "pruned").max_by_key(|(c, _)| c.seq).map(|(c, h)| (c.seq, *h));
     let (mut want_seq, mut prev) = match anchor {
         Some((seq, hash)) => (seq + 1, hash),
         None => (0, GENESIS),

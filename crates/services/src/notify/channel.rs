@@ -91,11 +91,7 @@ impl Sender {
                 }
                 let resp = req.send().await.map_err(|e| describe_http_error(&e))?;
                 let status = resp.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("HTTP {status}"))
-                }
+                if status.is_success() { Ok(()) } else { Err(format!("HTTP {status}")) }
             }
             Kind::Email { mailer, from, to } => {
                 let message = email(alert, body, from, to)?;
@@ -106,7 +102,8 @@ impl Sender {
                 if *tcp {
                     let mut guard = conn.lock().await;
                     if guard.is_none() {
-                        *guard = Some(tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("syslog tcp: {e}"))?);
+                        *guard =
+                            Some(tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("syslog tcp: {e}"))?);
                     }
                     let stream = guard.as_mut().expect("connected above");
                     let sent = stream.write_all(&siem::octet_counted(&msg)).await;
@@ -116,9 +113,10 @@ impl Sender {
                     }
                     Ok(())
                 } else {
-                    let socket = tokio::net::UdpSocket::bind(if addr.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
-                        .await
-                        .map_err(|e| format!("syslog udp: {e}"))?;
+                    let socket =
+                        tokio::net::UdpSocket::bind(if addr.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })
+                            .await
+                            .map_err(|e| format!("syslog udp: {e}"))?;
                     socket.send_to(msg.as_bytes(), addr).await.map(|_| ()).map_err(|e| format!("syslog udp: {e}"))
                 }
             }
@@ -159,7 +157,8 @@ fn describe_http_error(e: &reqwest::Error) -> String {
 
 fn email(alert: &ComplianceAlert, body: &str, from: &str, to: &[String]) -> Result<Message, String> {
     let d = &alert.details;
-    let severity = serde_json::to_value(alert.severity).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let severity =
+        serde_json::to_value(alert.severity).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let action = serde_json::to_value(d.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let pretty = serde_json::from_str::<serde_json::Value>(body)
         .and_then(|v| serde_json::to_string_pretty(&v))

@@ -189,11 +189,11 @@ fn duration(key: &str, text: &str) -> Result<Duration, String> {
 }
 
 fn host_port(key: &str, url: &str, scheme: &str) -> Result<(String, u16), String> {
-    let rest = url.strip_prefix(scheme).ok_or_else(|| format!("invalid configuration `{key}`: must start with {scheme}"))?;
+    let rest =
+        url.strip_prefix(scheme).ok_or_else(|| format!("invalid configuration `{key}`: must start with {scheme}"))?;
     let rest = rest.trim_end_matches('/');
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| format!("invalid configuration `{key}`: must be {scheme}host:port"))?;
+    let (host, port) =
+        rest.rsplit_once(':').ok_or_else(|| format!("invalid configuration `{key}`: must be {scheme}host:port"))?;
     let port: u16 = port
         .parse()
         .ok()
@@ -242,7 +242,9 @@ impl NotificationsConfig {
                 not_for("to", !c.to.is_empty())?;
             }
             let url = || {
-                c.url.clone().ok_or_else(|| format!("invalid configuration `{}`: a {:?} channel needs a url", key("url"), c.kind).to_lowercase())
+                c.url.clone().ok_or_else(|| {
+                    format!("invalid configuration `{}`: a {:?} channel needs a url", key("url"), c.kind).to_lowercase()
+                })
             };
             let target = match c.kind {
                 ChannelType::Webhook => {
@@ -250,7 +252,10 @@ impl NotificationsConfig {
                     let parsed = reqwest::Url::parse(&url)
                         .map_err(|e| format!("invalid configuration `{}`: not a URL ({e})", key("url")))?;
                     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                        return Err(format!("invalid configuration `{}`: a webhook url is http(s)://host/…", key("url")));
+                        return Err(format!(
+                            "invalid configuration `{}`: a webhook url is http(s)://host/…",
+                            key("url")
+                        ));
                     }
                     let secret = match (&c.secret, &c.secret_env) {
                         (Some(_), Some(_)) => {
@@ -275,11 +280,9 @@ impl NotificationsConfig {
                 }
                 ChannelType::Email => {
                     let (host, port) = host_port(&key("url"), &url()?, "smtp://")?;
-                    let from = c
-                        .from
-                        .clone()
-                        .filter(|f| f.contains('@'))
-                        .ok_or_else(|| format!("invalid configuration `{}`: an email channel needs a sender address", key("from")))?;
+                    let from = c.from.clone().filter(|f| f.contains('@')).ok_or_else(|| {
+                        format!("invalid configuration `{}`: an email channel needs a sender address", key("from"))
+                    })?;
                     if c.to.is_empty() || c.to.iter().any(|t| !t.contains('@')) {
                         return Err(format!(
                             "invalid configuration `{}`: an email channel needs one or more recipient addresses",
@@ -291,8 +294,13 @@ impl NotificationsConfig {
                 ChannelType::Syslog => {
                     let url = url()?;
                     let tcp = url.starts_with("tcp://");
-                    let (host, port) = host_port(&key("url"), &url, if tcp { "tcp://" } else { "udp://" })
-                        .map_err(|_| format!("invalid configuration `{}`: a syslog url is udp://host:port or tcp://host:port", key("url")))?;
+                    let (host, port) =
+                        host_port(&key("url"), &url, if tcp { "tcp://" } else { "udp://" }).map_err(|_| {
+                            format!(
+                                "invalid configuration `{}`: a syslog url is udp://host:port or tcp://host:port",
+                                key("url")
+                            )
+                        })?;
                     Target::Syslog { tcp, addr: format!("{host}:{port}") }
                 }
                 ChannelType::Log => {
@@ -308,11 +316,16 @@ impl NotificationsConfig {
         for (i, r) in self.routes.iter().enumerate() {
             let key = |field: &str| format!("notifications.routes[{i}].{field}");
             if r.alert_types.is_empty() {
-                return Err(format!("invalid configuration `{}`: list alert types, or [\"*\"] for all", key("alert_types")));
+                return Err(format!(
+                    "invalid configuration `{}`: list alert types, or [\"*\"] for all",
+                    key("alert_types")
+                ));
             }
             let all = r.alert_types.iter().any(|t| t == "*");
             if let Some(bad) = r.alert_types.iter().find(|t| {
-                *t != "*" && !(t.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                *t != "*"
+                    && !(t.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        && t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
             }) {
                 return Err(format!(
                     "invalid configuration `{}`: `{bad}` is not an alert type (UPPER_SNAKE_CASE such as PII_EXPOSURE, or \"*\")",
@@ -349,7 +362,9 @@ impl NotificationsConfig {
         let backoff_min = duration("notifications.backoff_min", &self.backoff_min)?;
         let backoff_max = duration("notifications.backoff_max", &self.backoff_max)?;
         if backoff_max < backoff_min {
-            return Err("invalid configuration `notifications.backoff_max`: must not be shorter than backoff_min".into());
+            return Err(
+                "invalid configuration `notifications.backoff_max`: must not be shorter than backoff_min".into()
+            );
         }
         let timeout = duration("notifications.timeout", &self.timeout)?;
         if timeout.is_zero() {
@@ -410,7 +425,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(r.channels[0].target, Target::Webhook { url: "https://hooks.bank.example/alerts".into(), secret: Some(Secret("s3cr3t".into())) });
+        assert_eq!(
+            r.channels[0].target,
+            Target::Webhook { url: "https://hooks.bank.example/alerts".into(), secret: Some(Secret("s3cr3t".into())) }
+        );
         assert_eq!(r.channels[1].target, Target::Syslog { tcp: true, addr: "127.0.0.1:6514".into() });
         let names = |s: Vec<Selected>| s.iter().map(|s| r.channels[s.channel].name.clone()).collect::<Vec<_>>();
         assert_eq!(names(r.select("PII_EXPOSURE", Severity::High)), ["secops", "mail", "siem"]);
@@ -427,14 +445,32 @@ mod tests {
             assert!(e.contains(want), "{e}");
             assert!(!e.contains("topsecret"), "{e}");
         };
-        bad("[[notifications.channels]]\nname='a'\ntype='webhook'\nurl='ftp://x/'\nsecret='topsecret'", "notifications.channels[0].url");
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='webhook'\nurl='ftp://x/'\nsecret='topsecret'",
+            "notifications.channels[0].url",
+        );
         bad("[[notifications.channels]]\nname='a'\ntype='syslog'\nurl='udp://x'", "notifications.channels[0].url");
-        bad("[[notifications.channels]]\nname='a'\ntype='log'\n[[notifications.channels]]\nname='a'\ntype='log'", "notifications.channels[1].name");
-        bad("[[notifications.channels]]\nname='a'\ntype='webhook'\nurl='http://x/'\nsecret_env='NOPE'", "NOPE is not set");
-        bad("[[notifications.channels]]\nname='a'\ntype='email'\nurl='smtp://x:25'\nfrom='e@x'", "notifications.channels[0].to");
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='log'\n[[notifications.channels]]\nname='a'\ntype='log'",
+            "notifications.channels[1].name",
+        );
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='webhook'\nurl='http://x/'\nsecret_env='NOPE'",
+            "NOPE is not set",
+        );
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='email'\nurl='smtp://x:25'\nfrom='e@x'",
+            "notifications.channels[0].to",
+        );
         bad("[[notifications.routes]]\nalert_types=['*']\nchannels=['ghost']", "no channel is named `ghost`");
-        bad("[[notifications.channels]]\nname='a'\ntype='log'\n[[notifications.routes]]\nalert_types=['*']\nchannels=['a']\ncoalesce='soon'", "notifications.routes[0].coalesce");
-        bad("[[notifications.channels]]\nname='a'\ntype='log'\nsecret='topsecret'", "only webhook channels take `secret`");
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='log'\n[[notifications.routes]]\nalert_types=['*']\nchannels=['a']\ncoalesce='soon'",
+            "notifications.routes[0].coalesce",
+        );
+        bad(
+            "[[notifications.channels]]\nname='a'\ntype='log'\nsecret='topsecret'",
+            "only webhook channels take `secret`",
+        );
         let e = parse("[[notifications.channels]]\nname='a'\ntype='pager'").unwrap_err();
         assert!(e.contains("pager"), "{e}");
     }

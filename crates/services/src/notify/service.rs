@@ -80,14 +80,11 @@ impl Handler for TakeIn {
         let mut outcomes = Vec::with_capacity(records.len());
         let mut alerts = Vec::with_capacity(records.len());
         for r in records {
-            let parsed = r
-                .value_str()
-                .ok_or_else(|| "the record has no UTF-8 value".to_owned())
-                .and_then(|body| {
-                    serde_json::from_str::<ComplianceAlert>(body)
-                        .map(|alert| Incoming { alert, body: body.to_owned() })
-                        .map_err(|e| format!("not a compliance alert: {e}"))
-                });
+            let parsed = r.value_str().ok_or_else(|| "the record has no UTF-8 value".to_owned()).and_then(|body| {
+                serde_json::from_str::<ComplianceAlert>(body)
+                    .map(|alert| Incoming { alert, body: body.to_owned() })
+                    .map_err(|e| format!("not a compliance alert: {e}"))
+            });
             match parsed {
                 Ok(incoming) => {
                     alerts.push(incoming);
@@ -211,22 +208,27 @@ impl NotifyService {
         let now = chrono::Utc::now().timestamp_millis();
         let due = {
             let n = name.clone();
-            self.db.read(move |c| store::due(c, &n, now, ROUND)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?
+            self.db
+                .read(move |c| store::due(c, &n, now, ROUND))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
         };
         if due.is_empty() {
             return Ok(0);
         }
         let routing = &self.routing;
-        let results: Vec<(Taken, Result<(), String>)> = futures_util::stream::iter(due.into_iter().map(|d| async move {
-            let result = match serde_json::from_str::<ComplianceAlert>(&d.body) {
-                Ok(alert) => sender.send(&alert, &d.body).await,
-                Err(e) => Err(format!("the stored alert is not readable: {e}")),
-            };
-            (Taken { alert_id: d.alert_id, attempts: d.attempts, body: d.body }, result)
-        }))
-        .buffer_unordered(routing.concurrency)
-        .collect()
-        .await;
+        let results: Vec<(Taken, Result<(), String>)> =
+            futures_util::stream::iter(due.into_iter().map(|d| async move {
+                let result = match serde_json::from_str::<ComplianceAlert>(&d.body) {
+                    Ok(alert) => sender.send(&alert, &d.body).await,
+                    Err(e) => Err(format!("the stored alert is not readable: {e}")),
+                };
+                (Taken { alert_id: d.alert_id, attempts: d.attempts, body: d.body }, result)
+            }))
+            .buffer_unordered(routing.concurrency)
+            .collect()
+            .await;
         let counters = self.counters.channels.get(&name);
         let now = chrono::Utc::now().timestamp_millis();
         let mut outcomes = Vec::with_capacity(results.len());
@@ -261,7 +263,10 @@ impl NotifyService {
                 tracing::warn!(channel = %name, error = %e, "cannot append to the dead-letter topic; retrying later");
                 for (_, a) in &mut outcomes {
                     if let Attempt::Dead { error } = a {
-                        *a = Attempt::Retry { error: error.clone(), at_ms: now + routing.backoff_max.as_millis() as i64 };
+                        *a = Attempt::Retry {
+                            error: error.clone(),
+                            at_ms: now + routing.backoff_max.as_millis() as i64,
+                        };
                     }
                 }
             } else if let Some(c) = counters {

@@ -57,7 +57,13 @@ fn sd_value(text: &str) -> String {
 pub fn cef(alert: &ComplianceAlert) -> String {
     let d = &alert.details;
     let action = serde_json::to_value(d.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let name = format!("{}: {} {} in {}", alert.alert_type.replace('_', " ").to_lowercase(), d.field, action.to_lowercase(), d.component);
+    let name = format!(
+        "{}: {} {} in {}",
+        alert.alert_type.replace('_', " ").to_lowercase(),
+        d.field,
+        action.to_lowercase(),
+        d.component
+    );
     let mut extension = vec![
         format!("externalId={}", ext(&alert.alert_id)),
         format!("rt={}", alert.timestamp.unix_millis()),
@@ -124,7 +130,10 @@ mod tests {
         let cef = &m[m.find("CEF:").unwrap()..];
         assert!(cef.contains("|PII_EXPOSURE|pii exposure: output=message redacted in card\\|agent|8|"), "{cef}");
         assert!(cef.contains("externalId=a-1 rt=1796058000123 act=REDACTED"), "{cef}");
-        assert!(cef.contains("cs1=card|agent") && cef.contains("cs2=output\\=message") && cef.contains("cs4=SSN"), "{cef}");
+        assert!(
+            cef.contains("cs1=card|agent") && cef.contains("cs2=output\\=message") && cef.contains("cs4=SSN"),
+            "{cef}"
+        );
         assert_eq!(octet_counted("abc"), b"3 abc");
     }
 }

@@ -92,7 +92,8 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
                     None => None,
                 };
                 let state = if into.is_some() { "coalesced" } else { "pending" };
-                created += insert_delivery.execute(params![alert.alert_id, channel, state, now_ms, into, received])? as u64;
+                created +=
+                    insert_delivery.execute(params![alert.alert_id, channel, state, now_ms, into, received])? as u64;
             }
         }
     }
@@ -136,9 +137,14 @@ pub fn next_due(conn: &Connection, channel: &str) -> rusqlite::Result<Option<i64
 pub enum Attempt {
     Delivered,
     /// Failed; try again at this time (ms since the epoch).
-    Retry { error: String, at_ms: i64 },
+    Retry {
+        error: String,
+        at_ms: i64,
+    },
     /// Failed for the last time; it is in the dead-letter topic.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// Records the outcome of attempts on `channel`, in one transaction.
