@@ -78,17 +78,7 @@ impl Server {
         let task = tokio::spawn(serve(listener, state, async move {
             let _ = stopped.await;
         }));
-        Server {
-            url,
-            admin,
-            log,
-            db,
-            readiness,
-            http: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
-            dir,
-        }
+        Server { url, admin, log, db, readiness, http: reqwest::Client::new(), stop: Some(stop), task: Some(task), dir }
     }
 
     fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
@@ -1037,7 +1027,8 @@ async fn the_audit_trail_and_alerts_over_http_with_the_gateways_security_events(
     let _consumers = run_consumers(&s);
     // What the trail must hold: a failed authentication, a refused authorisation, a key created
     // and revoked, a profile write, an execution and its alerts.
-    let r = s.req(reqwest::Method::GET, "/v1/audit", Some("elk_not_a_key_at_all_0000000000000000")).send().await.unwrap();
+    let r =
+        s.req(reqwest::Method::GET, "/v1/audit", Some("elk_not_a_key_at_all_0000000000000000")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let read = s.new_key("read").await;
     let agent = s.new_key("agent").await;
@@ -1057,7 +1048,12 @@ async fn the_audit_trail_and_alerts_over_http_with_the_gateways_security_events(
     let doomed_id = &doomed[..12];
     let r = s.req(reqwest::Method::DELETE, &format!("/v1/keys/{doomed_id}"), Some(&s.admin)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = s.req(reqwest::Method::POST, "/v1/integrations/crm/events", Some(&doomed)).json(&json!({})).send().await.unwrap();
+    let r = s
+        .req(reqwest::Method::POST, "/v1/integrations/crm/events", Some(&doomed))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a revoked key is refused at once");
     let r = s.req(reqwest::Method::DELETE, "/v1/keys/elk_00000000", Some(&s.admin)).send().await.unwrap();
     assert_eq!(error_of(r).await.0, StatusCode::NOT_FOUND);

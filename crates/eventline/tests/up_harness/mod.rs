@@ -34,6 +34,11 @@ pub struct Up {
 impl Up {
     /// Starts `eventline up` on `data` with a free port; returns once it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Up {
+        Up::start_with_env(data, extra, &[])
+    }
+
+    /// Like [`Up::start`], with extra environment variables (e.g. `EVENTLINE_CONFIG`).
+    pub fn start_with_env(data: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Up {
         let mut child = Command::new(EXE)
             .arg("--data-dir")
             .arg(data)
@@ -44,6 +49,7 @@ impl Up {
             .env_remove("EVENTLINE_CONFIG")
             .env_remove("EVENTLINE_DATABASE_URL")
             .env_remove("EVENTLINE_BACKEND")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -218,7 +218,7 @@ impl NotifyService {
             return Ok(0);
         }
         let routing = &self.routing;
-        let results: Vec<(Taken, Result<(), String>)> =
+        let mut results = std::pin::pin!(
             futures_util::stream::iter(due.into_iter().map(|d| async move {
                 let result = match serde_json::from_str::<ComplianceAlert>(&d.body) {
                     Ok(alert) => sender.send(&alert, &d.body).await,
@@ -227,13 +227,27 @@ impl NotifyService {
                 (Taken { alert_id: d.alert_id, attempts: d.attempts, body: d.body }, result)
             }))
             .buffer_unordered(routing.concurrency)
-            .collect()
-            .await;
-        let counters = self.counters.channels.get(&name);
+            .ready_chunks(routing.concurrency)
+        );
+        // Outcomes are recorded as they come, while no new send starts: at any moment at most
+        // `concurrency` sends are unrecorded, and only those are sent again after a crash.
+        let mut sent = 0;
+        while let Some(chunk) = results.next().await {
+            sent += chunk.len();
+            self.record_chunk(&name, chunk).await?;
+        }
+        Ok(sent)
+    }
+
+    /// Counts and records what became of `chunk`; those out of attempts go to the dead-letter
+    /// topic first.
+    async fn record_chunk(&self, name: &str, chunk: Vec<(Taken, Result<(), String>)>) -> Result<(), String> {
+        let routing = &self.routing;
+        let counters = self.counters.channels.get(name);
         let now = chrono::Utc::now().timestamp_millis();
-        let mut outcomes = Vec::with_capacity(results.len());
+        let mut outcomes = Vec::with_capacity(chunk.len());
         let mut dead = Vec::new();
-        for (d, result) in results {
+        for (d, result) in chunk {
             let attempt = match result {
                 Ok(()) => {
                     if let Some(c) = counters {
@@ -247,7 +261,7 @@ impl NotifyService {
                     }
                     let tried = d.attempts + 1;
                     if tried >= routing.max_attempts {
-                        dead.push(dead_letter(&d, &name, &error, tried));
+                        dead.push(dead_letter(&d, name, &error, tried));
                         Attempt::Dead { error }
                     } else {
                         Attempt::Retry { at_ms: now + backoff(routing, tried).as_millis() as i64, error }
@@ -273,9 +287,8 @@ impl NotifyService {
                 c.dead_lettered.fetch_add(n, Ordering::Relaxed);
             }
         }
-        let sent = outcomes.len();
-        self.db.call(move |c| store::record(c, &name, &outcomes)).await.map_err(|e| e.to_string())?;
-        Ok(sent)
+        let name = name.to_owned();
+        self.db.call(move |c| store::record(c, &name, &outcomes)).await.map_err(|e| e.to_string())
     }
 }
 
