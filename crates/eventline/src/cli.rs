@@ -339,6 +339,26 @@ pub enum BenchCommand {
     },
     /// CDC: commit-to-event latency and bulk throughput, SQLite and PostgreSQL.
     Cdc(BenchCdcArgs),
+    /// The consumer services: audit trail append and verify, webhook notification delivery.
+    ///
+    /// Audit: --records events on the audited topics go through the audit service (consumer group,
+    /// chain, SQLite) — compared with plain SQLite inserts of the same rows without the chain; then
+    /// the whole trail is verified. Webhook: --alerts alerts are delivered to a receiver in this
+    /// process with durable per-alert state — compared with bare HTTP POSTs at the same concurrency.
+    Services(BenchServicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchServicesArgs {
+    /// Events through the audit trail.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: u64,
+    /// Alerts through the webhook channel.
+    #[arg(long, default_value_t = 20_000)]
+    pub alerts: u64,
+    /// The last line printed is one JSON object of the figures.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

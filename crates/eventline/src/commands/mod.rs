@@ -4,6 +4,7 @@ mod alerts;
 mod audit;
 mod bench_cdc;
 mod bench_log;
+mod bench_services;
 mod cdc;
 mod consume;
 mod pii;
@@ -32,6 +33,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Demo(_) => unavailable("demo", "the gateway"),
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
+        Command::Bench(BenchCommand::Services(args)) => bench_services::run(args, &config).await,
     }
 }
 
