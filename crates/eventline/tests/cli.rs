@@ -176,6 +176,39 @@ fn configuration_errors_name_key_value_and_choices() {
 }
 
 #[test]
+fn a_bad_notification_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[[notifications.channels]]\nname = \"siem\"\ntype = \"syslog\"\nurl = \"udp://siem.bank.example\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["--config", cfg.to_str().unwrap(), "topics", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("notifications.channels[0].url") && err.contains("udp://host:port"), "{err}");
+    std::fs::write(
+        &cfg,
+        "[[notifications.channels]]\nname = \"a\"\ntype = \"log\"\n[[notifications.routes]]\nalert_types = [\"*\"]\nchannels = [\"b\"]\nmin_severity = \"SEVERE\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["--config", cfg.to_str().unwrap(), "topics", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("SEVERE"), "{}", stderr(&out));
+}
+
+#[test]
+fn audit_and_alerts_without_a_database_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["audit", "verify"][..], &["audit", "query"], &["alerts"]] {
+        let out = run(dir.path(), args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("eventline up"), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn commands_not_in_this_build_say_so_and_fail() {
     let dir = tempfile::tempdir().unwrap();
     for args in [&["bench", "pipeline"][..], &["demo"]] {

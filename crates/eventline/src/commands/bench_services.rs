@@ -49,10 +49,12 @@ fn event(topic: &str, i: u64) -> Value {
         SECURITY_EVENTS => json!({"event_id": format!("s-{i}"), "event_type": "auth.failed", "outcome": "failure",
             "component": "gateway", "key_id": null, "method": "POST", "route": "/v1/query", "status": 401,
             "reason": "unknown API key", "source_address": "10.0.0.7", "timestamp": ts, "_metadata": meta}),
-        _ => json!({"execution_id": format!("exe-{i}"), "agent_id": "card_agent", "status": "completed", "duration_ms": 12,
+        _ => {
+            json!({"execution_id": format!("exe-{i}"), "agent_id": "card_agent", "status": "completed", "duration_ms": 12,
             "input": {"query": "what is my card balance", "user_id": format!("u-{}", i % 1000), "conversation_id": format!("conv-{}", i % 5000), "key_id": "elk_1a2b3c4d"},
             "output": {"message": "Your debit card ending 8072 has a balance of $1,234.56.", "cards": [{"card_id": "crd_1", "card_number": "453201******8072", "status": "active"}]},
-            "timestamp": ts, "_metadata": meta}),
+            "timestamp": ts, "_metadata": meta})
+        }
     }
 }
 
