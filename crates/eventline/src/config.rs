@@ -489,6 +489,6 @@ mod tests {
         assert_eq!((s.compression, s.partitions), (Compression::Lz4, 6));
         assert_eq!(s.key_pointer.as_deref(), Some("/symbol"));
         assert_eq!(c.topic_spec("agent.executions").compression, Compression::None);
-        assert_eq!(c.builtin_specs().len(), 12);
+        assert_eq!(c.builtin_specs().len(), 2 * topics::BUILTIN_TOPICS.len(), "each with its dead-letter topic");
     }
 }
