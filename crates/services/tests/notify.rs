@@ -383,3 +383,31 @@ async fn email_goes_through_a_real_smtp_server_with_type_and_severity_in_the_sub
         "text and JSON: {mail}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_retries_a_receiver_down_for_a_minute_gets_every_alert() {
+    let f = fixture().await;
+    let receiver = Receiver::default();
+    let (addr, server) = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    server.abort();
+    let _ = server.await;
+    // The defaults: 8 attempts, 2 s doubling to 5 min, with jitter.
+    let cfg = NotificationsConfig {
+        max_attempts: NotificationsConfig::default().max_attempts,
+        backoff_min: NotificationsConfig::default().backoff_min,
+        backoff_max: NotificationsConfig::default().backoff_max,
+        ..config(vec![webhook("hook", format!("http://{addr}/hook"))], None)
+    };
+    let (stop, task) = f.start(&cfg);
+    let alerts: Vec<Value> = (0..50).map(|i| alert(i, &format!("/f{i}"), "HIGH", &now_text(0))).collect();
+    f.produce(&alerts).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(receiver.ids().is_empty(), "down for a minute");
+    let (_, server) = receiver.serve(addr).await;
+    wait_for("every alert after the outage", 150, || receiver.ids().len() == 50).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert!(receiver.ids().values().all(|n| *n == 1));
+    assert_eq!(f.states().await.get("hook:delivered"), Some(&50), "none went to the dead-letter topic");
+    server.abort();
+}

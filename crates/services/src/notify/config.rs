@@ -102,7 +102,9 @@ impl Default for NotificationsConfig {
             channels: Vec::new(),
             routes: Vec::new(),
             max_attempts: 8,
-            backoff_min: "1s".into(),
+            // 2 s doubling: the 8th attempt comes 127–254 s after the first (jitter 0.5–1), so a
+            // receiver down for two minutes still gets every alert with the defaults.
+            backoff_min: "2s".into(),
             backoff_max: "5m".into(),
             timeout: "10s".into(),
             concurrency: 64,
