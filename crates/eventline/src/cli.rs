@@ -77,6 +77,22 @@ pub enum Command {
     /// Check and query the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Per-agent executions, success rate and latency p50/p95/p99/max; events per second per topic;
+    /// alerts by type and severity.
+    ///
+    /// With `eventline up` running, its analytics (group eventline-analytics) answer; otherwise
+    /// the figures are computed from the log (the last hour).
+    Analytics {
+        /// 1m, 5m, 1h or all (since the analytics started).
+        #[arg(long, default_value = "5m")]
+        window: String,
+        /// The report as one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Parquet data lake: <data-dir>/lake/<topic>/date=YYYY-MM-DD/.
+    #[command(subcommand)]
+    Lake(LakeCommand),
     /// Recent compliance alerts with their delivery state per notification channel.
     Alerts {
         /// At most N alerts, newest first.
@@ -220,6 +236,29 @@ pub struct ConsumeArgs {
     /// Keep waiting for new records (Ctrl-C to stop).
     #[arg(long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Catch up: write every record the log holds (each topic up to its end at the start) to
+    /// Parquet, commit, exit. Exactly once: files are written to a temporary name, fsynced and
+    /// renamed, and a restart resumes after the highest complete file of each partition.
+    ///
+    /// Needs the log itself: stop `eventline up` first (it runs the same lake consumer).
+    Sync {
+        /// Keep going until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Merge the small files of each day and partition into one (same exactly-once guarantee).
+    Compact {
+        /// Only this topic (default: all).
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+        /// Only this day, YYYY-MM-DD (default: all).
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,7 @@ pub struct Config {
     pub database: DatabaseSection,
     pub governance: GovernanceSection,
     pub audit: AuditSection,
+    pub lake: LakeSection,
     /// `[[notifications.channels]]` and `[[notifications.routes]]` (see `eventline_services::notify::config`).
     pub notifications: eventline_services::notify::NotificationsConfig,
 }
@@ -57,6 +58,7 @@ impl Default for Config {
             database: DatabaseSection::default(),
             governance: GovernanceSection::default(),
             audit: AuditSection::default(),
+            lake: LakeSection::default(),
             notifications: Default::default(),
         }
     }
@@ -244,6 +246,41 @@ impl Default for AuditSection {
     }
 }
 
+/// The Parquet data lake (consumer group eventline-lake).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeSection {
+    /// Where the files go; default `<data_dir>/lake`.
+    pub dir: Option<PathBuf>,
+    /// A file is written when its partition's buffer holds this many records…
+    pub max_file_records: usize,
+    /// …or this many bytes of events…
+    pub max_file_bytes: usize,
+    /// …or its oldest record waited this long (data is queryable within it).
+    #[serde(with = "duration")]
+    pub max_file_age: Duration,
+    /// Also write the rows to one PostgreSQL table per topic (`postgres://…`).
+    pub warehouse_url: Option<String>,
+}
+
+impl Default for LakeSection {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_file_records: 100_000,
+            max_file_bytes: 64 << 20,
+            max_file_age: Duration::from_secs(60),
+            warehouse_url: None,
+        }
+    }
+}
+
+impl LakeSection {
+    pub fn dir(&self, data_dir: &Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("lake"))
+    }
+}
+
 /// Values given on the command line (already merged with their own environment variables).
 #[derive(Clone, Debug, Default)]
 pub struct FlagOverrides {
@@ -344,6 +381,14 @@ impl Config {
         }
         if self.gateway.request_timeout.is_zero() {
             return Err("invalid configuration `gateway.request_timeout` = \"0s\": must be longer than 0".into());
+        }
+        if self.lake.max_file_records == 0 || self.lake.max_file_bytes == 0 || self.lake.max_file_age.is_zero() {
+            return Err("invalid configuration `lake.max_file_records`, `max_file_bytes` and `max_file_age` must be more than 0".into());
+        }
+        if let Some(u) = &self.lake.warehouse_url
+            && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err("invalid configuration `lake.warehouse_url`: must be a postgres:// URL".into());
         }
         if self.audit.checkpoint_records == 0 {
             return Err("invalid configuration `audit.checkpoint_records` = 0: must be at least 1".into());

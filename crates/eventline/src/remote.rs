@@ -214,6 +214,11 @@ impl Remote {
         }
     }
 
+    /// `GET path` (with its query) as JSON; an error answer is an error naming what the server said.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
     pub async fn list_topics(&self) -> anyhow::Result<Vec<TopicDescription>> {
         let body = self.send(self.request(reqwest::Method::GET, "/v1/topics")).await?;
         let topics: Vec<DescriptionView> =

@@ -22,7 +22,7 @@ use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
 /// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 20] = [
+pub const ROUTES: [&str; 21] = [
     "GET /healthz",
     "GET /readyz",
     "POST /v1/query",
@@ -37,6 +37,7 @@ pub const ROUTES: [&str; 20] = [
     "GET /v1/audit",
     "GET /v1/audit/verify",
     "GET /v1/alerts",
+    "GET /v1/analytics/agents",
     "GET /v1/topics",
     "POST /v1/topics",
     "GET /v1/topics/{topic}",
@@ -84,6 +85,10 @@ pub fn router(state: AppState) -> Router {
                 .route("/v1/audit/verify", get(routes::audit::verify)),
         ))
         .merge(guarded(Permission::ReadAlerts, Router::new().route("/v1/alerts", get(routes::alerts::list))))
+        .merge(guarded(
+            Permission::ReadAnalytics,
+            Router::new().route("/v1/analytics/agents", get(routes::analytics::agents)),
+        ))
         .route(
             "/v1/topics",
             get(routes::topics::list)

@@ -71,6 +71,9 @@ pub(crate) struct Inner {
     pub security: SecurityLog,
     /// Where the audit trail's signing key and head file are (`GET /v1/audit/verify`).
     pub data_dir: Option<std::path::PathBuf>,
+    /// The running analytics (`GET /v1/analytics/agents`); without it the figures are computed
+    /// from the log on each request.
+    pub analytics: Option<eventline_services::analytics::AnalyticsService>,
 }
 
 impl AppState {
@@ -87,8 +90,17 @@ impl AppState {
                 options,
                 security,
                 data_dir: None,
+                analytics: None,
             }),
         }
+    }
+
+    /// The analytics service whose figures `GET /v1/analytics/agents` serves. Call before serving.
+    pub fn with_analytics(mut self, analytics: eventline_services::analytics::AnalyticsService) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.analytics = Some(analytics);
+        }
+        self
     }
 
     /// The data directory (for the audit trail's key and head file). Call before serving.

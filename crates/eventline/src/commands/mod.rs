@@ -1,12 +1,14 @@
 //! One module per command.
 
 mod alerts;
+mod analytics;
 mod audit;
 mod bench_cdc;
 mod bench_log;
 mod bench_services;
 mod cdc;
 mod consume;
+mod lake;
 mod pii;
 mod produce;
 mod schema;
@@ -28,6 +30,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Up(args) => up::run(args, &config).await,
         Command::Audit(cmd) => audit::run(cmd, &config).await,
         Command::Alerts { limit, alert_type, json } => alerts::run(limit, alert_type, json, &config).await,
+        Command::Analytics { window, json } => analytics::run(&window, json, &config).await,
+        Command::Lake(cmd) => lake::run(cmd, &config).await,
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Migrate { database } => cdc::migrate(database.as_deref(), &config).await,
         Command::Demo(_) => unavailable("demo", "the gateway"),
@@ -58,7 +62,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC, audit trail, notifications), topics, produce, consume, schema, audit verify/query, alerts, pii scan, cdc run/status, migrate, bench log, bench cdc, bench services."
+             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC, audit trail, notifications), topics, produce, consume, schema, audit verify/query, alerts, analytics, lake sync/compact, pii scan, cdc run/status, migrate, bench log, bench cdc, bench services."
         ),
     )
     .into())

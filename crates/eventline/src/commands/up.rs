@@ -2,8 +2,9 @@
 //! database with the demo bank, change data capture of `Users` and `conversations`, the
 //! gateway with the card, loan and wealth agents behind governance and the CRM and market-data
 //! integrations, the price feed (consumer group `eventline-prices` on `external.market.data`
-//! keeping the wealth agent's `prices` current), the audit trail (`eventline-audit`) and
-//! notifications (`eventline-notify`).
+//! keeping the wealth agent's `prices` current), the audit trail (`eventline-audit`),
+//! notifications (`eventline-notify`), analytics (`eventline-analytics`) and the Parquet lake
+//! (`eventline-lake`).
 //!
 //! Shutdown (Ctrl-C or SIGTERM) runs in order: the gateway stops accepting and finishes the
 //! requests (and agent executions, integration appends) in flight; then capture relays every
@@ -27,6 +28,7 @@ use eventline_platform::db::Database;
 use eventline_platform::executor::AgentExecutor;
 use eventline_platform::outbox::Outbox;
 use eventline_platform::seed;
+use eventline_services::analytics::AnalyticsService;
 use eventline_services::audit::store::CheckpointPolicy;
 use eventline_services::audit::{AuditOptions, AuditService, AuditSigner};
 use eventline_services::notify::NotifyService;
@@ -135,13 +137,17 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         );
     }
     let notify = NotifyService::new(log.clone(), db.clone(), routing).map_err(|e| Exit::new(2, e))?;
+    let analytics = AnalyticsService::new(log.clone());
+    let lake = super::lake::service(log.clone(), config).await?;
     let executor = AgentExecutor::new(db, pipeline.clone(), outbox.clone());
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
         ..GatewayOptions::default()
     };
-    let state = AppState::new(executor, key_store, readiness.clone(), options).with_data_dir(&config.data_dir);
+    let state = AppState::new(executor, key_store, readiness.clone(), options)
+        .with_data_dir(&config.data_dir)
+        .with_analytics(analytics.clone());
 
     let (stop_server, mut server_stopped) = watch::channel(false);
     let mut server = tokio::spawn(eventline_gateway::serve(listener, state, async move {
@@ -160,6 +166,14 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let notify = notify.clone();
         async move { notify.run(stop).await }
     });
+    let analytics_task = supervise("analytics", capture_stopped.clone(), move |stop| {
+        let analytics = analytics.clone();
+        async move { analytics.run(stop).await }
+    });
+    let lake_task = supervise("lake", capture_stopped.clone(), move |stop| {
+        let lake = lake.clone();
+        async move { lake.run(stop).await }
+    });
     let relay = Relay { capture: Some(capture), db_path, pipeline, readiness };
     let outbox_relay = run_outbox(outbox, capture_stopped.clone());
 
@@ -176,8 +190,8 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let _ = stop_capture.send(true);
         served
     };
-    let (relayed, served, (), outboxed, (), ()) =
-        tokio::join!(relay.run(capture_stopped), control, price_feed, outbox_relay, audit_trail, notifications);
+    let consumers = async { tokio::join!(price_feed, audit_trail, notifications, analytics_task, lake_task) };
+    let (relayed, served, outboxed, _) = tokio::join!(relay.run(capture_stopped), control, outbox_relay, consumers);
     // The gateway is gone: nobody should be sent to it any more.
     UpFile::remove(&config.data_dir);
     served.context("the gateway task failed")?.context("the gateway failed")?;

@@ -1,6 +1,7 @@
 //! One module per resource.
 
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod conversations;
 pub mod health;

@@ -1,0 +1,126 @@
+//! The seed's "warehouse": with `[lake] warehouse_url = "postgres://…"`, the rows the lake writes
+//! also go to one PostgreSQL table per topic — `lake_<topic>` with `.` and `-` as `_` (e.g.
+//! `lake_agent_executions`) — with the lake's typed columns, the whole event as `jsonb`, and
+//! primary key (`_partition`, `_offset`), so a retried write inserts nothing twice. BI tools query
+//! it with SQL. Rows are written before the files, so a crash in between writes them again
+//! (ignored as duplicates) rather than losing them.
+
+use std::collections::BTreeSet;
+
+use tokio::sync::Mutex;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+use super::layout::{Kind, Row, columns};
+
+/// Rows per INSERT statement.
+const CHUNK: usize = 500;
+
+pub struct Warehouse {
+    client: Client,
+    ready: Mutex<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warehouse").finish_non_exhaustive()
+    }
+}
+
+/// The table of `topic`.
+pub fn table_name(topic: &str) -> String {
+    format!("lake_{}", topic.replace(['.', '-'], "_"))
+}
+
+/// `url` with any password replaced, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Warehouse {
+    pub async fn connect(url: &str) -> Result<Warehouse, String> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| format!("lake.warehouse_url {}: {e}", redacted(url)))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the warehouse connection closed");
+            }
+        });
+        Ok(Warehouse { client, ready: Mutex::new(BTreeSet::new()) })
+    }
+
+    async fn ensure(&self, topic: &str) -> Result<(), String> {
+        let mut ready = self.ready.lock().await;
+        if ready.contains(topic) {
+            return Ok(());
+        }
+        let cols: Vec<String> = columns(topic).iter().map(|c| format!("\"{}\" {}", c.name, c.kind.sql())).collect();
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}, \"_partition\" INTEGER NOT NULL, \"_offset\" BIGINT NOT NULL, \
+             \"_key\" TEXT, \"event\" JSONB, PRIMARY KEY (\"_partition\", \"_offset\"))",
+            table_name(topic),
+            cols.join(", ")
+        );
+        self.client.batch_execute(&sql).await.map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
+        ready.insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Inserts `rows` of `topic`; rows already there are left alone.
+    pub async fn insert(&self, topic: &str, rows: &[Row]) -> Result<(), String> {
+        self.ensure(topic).await?;
+        let cols = columns(topic);
+        let names: Vec<String> = cols.iter().map(|c| format!("\"{}\"", c.name)).collect();
+        for chunk in rows.chunks(CHUNK) {
+            let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let mut slots = Vec::with_capacity(cols.len() + 4);
+                for c in &cols {
+                    params.push(match c.kind {
+                        Kind::Text | Kind::Json => Box::new(r.text(c)),
+                        Kind::Int64 | Kind::Int32 => Box::new(r.int(c)),
+                        Kind::Float64 => Box::new(r.float(c)),
+                        Kind::Time => Box::new(r.time(c)),
+                    });
+                    let n = params.len();
+                    slots.push(match c.kind {
+                        Kind::Json => format!("(${n}::text)::jsonb"),
+                        Kind::Int32 => format!("(${n}::bigint)::integer"),
+                        Kind::Time => format!("to_timestamp((${n}::bigint)::double precision / 1000.0)"),
+                        Kind::Text => format!("${n}::text"),
+                        Kind::Int64 => format!("${n}::bigint"),
+                        Kind::Float64 => format!("${n}::double precision"),
+                    });
+                }
+                params.push(Box::new(r.partition as i32));
+                slots.push(format!("${}::integer", params.len()));
+                params.push(Box::new(r.offset as i64));
+                slots.push(format!("${}::bigint", params.len()));
+                params.push(Box::new(r.key.clone()));
+                slots.push(format!("${}::text", params.len()));
+                params.push(Box::new(r.event.as_ref().map(|e| e.to_string()).or_else(|| r.raw.clone())));
+                slots.push(format!("(${}::text)::jsonb", params.len()));
+                tuples.push(format!("({})", slots.join(", ")));
+            }
+            let sql = format!(
+                "INSERT INTO {} ({}, \"_partition\", \"_offset\", \"_key\", \"event\") VALUES {} \
+                 ON CONFLICT (\"_partition\", \"_offset\") DO NOTHING",
+                table_name(topic),
+                names.join(", "),
+                tuples.join(", ")
+            );
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            self.client.execute(&sql, &refs).await.map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
+        }
+        Ok(())
+    }
+}
