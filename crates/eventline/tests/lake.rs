@@ -65,7 +65,7 @@ fn event(topic: &str, i: u64) -> Value {
         "user.topic" => json!({"anything": i, "nested": {"x": [1, 2]}}),
         _ => {
             json!({"execution_id": format!("x-{i}"), "agent_id": (["card_agent", "loan_agent", "wealth_agent"][(i % 3) as usize]),
-            "status": if i % 7 == 0 { "failed" } else { "completed" }, "duration_ms": (i * 37) % 900,
+            "status": if i.is_multiple_of(7) { "failed" } else { "completed" }, "duration_ms": (i * 37) % 900,
             "input": {"query": "q", "user_id": format!("u-{}", i % 50)}, "output": {"message": "ok"}, "timestamp": ts, "_metadata": meta})
         }
     }

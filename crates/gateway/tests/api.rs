@@ -1144,3 +1144,34 @@ async fn the_audit_trail_and_alerts_over_http_with_the_gateways_security_events(
     assert_eq!(report["first_bad"]["seq"], 3, "{report}");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_of_the_agents_over_http_by_role_and_window() {
+    let s = Server::start().await;
+    let agent = s.new_key("agent").await;
+    let read = s.new_key("read").await;
+    for q in ["card balance", "how much do I owe", "how is my portfolio doing", "card balance"] {
+        let (status, _) = s.query(&agent, json!({"user_id": "u-1001", "query": q})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let r = s.req(reqwest::Method::GET, "/v1/analytics/agents", Some(&agent)).send().await.unwrap();
+    assert_eq!(error_of(r).await.0, StatusCode::FORBIDDEN, "analytics are for role read");
+    let r = s.req(reqwest::Method::GET, "/v1/analytics/agents?window=2m", Some(&read)).send().await.unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(e["message"].as_str().unwrap().contains("window"), "{e}");
+    // Without a running analytics service the gateway computes them from the log.
+    let body: Value =
+        s.req(reqwest::Method::GET, "/v1/analytics/agents", Some(&read)).send().await.unwrap().json().await.unwrap();
+    let windows: Vec<&str> =
+        body["windows"].as_array().unwrap().iter().map(|w| w["window"].as_str().unwrap()).collect();
+    assert_eq!(windows, ["1m", "5m", "1h", "all"]);
+    let m1 = &body["windows"][0];
+    let card = m1["agents"].as_array().unwrap().iter().find(|a| a["agent_id"] == "card_agent").unwrap();
+    assert_eq!(card["executions"], 2, "{m1}");
+    assert_eq!(card["success_rate"], 1.0);
+    assert!(card["latency_ms"]["p99"].is_u64());
+    let rate = m1["topics"].as_array().unwrap().iter().find(|t| t["topic"] == "agent.executions").unwrap();
+    assert_eq!(rate["events"], 4);
+    s.shutdown().await;
+}

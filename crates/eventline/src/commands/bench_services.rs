@@ -267,8 +267,64 @@ async fn bench(args: &BenchServicesArgs, config: &Config, dir: &std::path::Path)
         webhook_per_s / post_per_s,
         received.load(Ordering::Relaxed)
     ));
+    // The lake: every topic of this log into Parquet, from a fresh lake directory.
+    let lake = eventline_services::lake::LakeService::new(
+        log.clone(),
+        dir.join("lake"),
+        eventline_services::lake::Roll::default(),
+        None,
+    )
+    .with_group("bench-lake");
+    let total_in_log: u64 = {
+        let mut total = 0;
+        for t in lake.topics().await? {
+            for p in log.describe_topic(&t).await?.partitions {
+                total += p.end_offset - p.start_offset;
+            }
+        }
+        total
+    };
+    let started = Instant::now();
+    let written = lake.sync().await?;
+    let lake_per_s = written as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(written == total_in_log, "the lake wrote {written} of {total_in_log} records");
+    say(format!("lake: {lake_per_s:.0} events/s into Parquet (zstd) over {written} records (target 200,000)"));
+
+    // Analytics: the aggregation over executions already read (4 passes, a fresh state each).
+    let executions: Vec<eventline_log::Record> = (0..250_000u64)
+        .map(|i| eventline_log::Record {
+            topic: AGENT_EXECUTIONS.into(),
+            partition: (i % 3) as u32,
+            offset: i,
+            timestamp: chrono::Utc::now().timestamp_millis(),
+            key: None,
+            value: Some(bytes::Bytes::from({
+                let mut e = event(AGENT_EXECUTIONS, i);
+                e["agent_id"] = json!(["card_agent", "loan_agent", "wealth_agent"][(i % 3) as usize]);
+                e["duration_ms"] = json!(i % 2000);
+                e["timestamp"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                e.to_string()
+            })),
+            headers: Vec::new(),
+        })
+        .collect();
+    let started = Instant::now();
+    for _ in 0..4 {
+        let mut agg = eventline_services::analytics::Aggregator::new(0);
+        for r in &executions {
+            eventline_services::analytics::service::observe(&mut agg, r).map_err(anyhow::Error::msg)?;
+        }
+        std::hint::black_box(
+            agg.figures(eventline_services::analytics::Window::OneHour, chrono::Utc::now().timestamp_millis()),
+        );
+    }
+    let analytics_per_s = 4.0 * executions.len() as f64 / started.elapsed().as_secs_f64();
+    say(format!("analytics: {analytics_per_s:.0} executions/s aggregated (target 1,000,000)"));
+
     Ok(json!({
         "records": n,
+        "lake_events_per_s": lake_per_s.round(),
+        "analytics_events_per_s": analytics_per_s.round(),
         "alerts": args.alerts,
         "audit_append_per_s": audit_per_s.round(),
         "sqlite_insert_per_s": plain_per_s.round(),

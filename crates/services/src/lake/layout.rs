@@ -18,7 +18,6 @@ use eventline_model::topics::{
     AGENT_EXECUTIONS, COMPLIANCE_ALERTS, DB_CHANGES_CONVERSATIONS, DB_CHANGES_USERS, EXTERNAL_CRM_EVENTS,
     EXTERNAL_MARKET_DATA, SECURITY_EVENTS,
 };
-use serde_json::Value;
 
 /// The type of a column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,114 +179,221 @@ pub fn schema(topic: &str) -> Arc<Schema> {
     Arc::new(Schema::new(fields))
 }
 
-/// One record made ready for a file: the event parsed (or `None` when the value is not JSON).
+/// One value of a row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Text(String),
+    /// Integers, and times as milliseconds since the epoch.
+    Int(i64),
+    Float(f64),
+}
+
+impl Cell {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn float(&self) -> Option<f64> {
+        match self {
+            Cell::Float(f) => Some(*f),
+            Cell::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+
+/// The members of a JSON object, unparsed: a handful, so a list beats a map.
+struct Fields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a serde_json::value::RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Fields<'a>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(12));
+                while let Some((k, v)) =
+                    m.next_entry::<std::borrow::Cow<'de, str>, &'de serde_json::value::RawValue>()?
+                {
+                    out.push((k, v));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// One record made ready for a file: its cells in the topic's column order (the event parsed
+/// once, lazily, without building a JSON tree: nested objects keep their original text).
 #[derive(Clone, Debug)]
 pub struct Row {
     pub partition: u32,
     pub offset: u64,
-    /// The record's log timestamp (ms), used when the event has no `timestamp`.
-    pub log_time: i64,
     pub key: Option<String>,
-    pub event: Option<Value>,
-    /// The value as text when it is not a JSON object.
-    pub raw: Option<String>,
+    pub cells: Vec<Cell>,
+    /// The event's time (its `timestamp`, else the log's), ms.
+    pub event_time: i64,
+    /// The event as JSON text, when it is a JSON object (the warehouse's `event` column).
+    pub json: Option<bytes::Bytes>,
+}
+
+fn cell(raw: &serde_json::value::RawValue, kind: Kind) -> Cell {
+    let text = raw.get();
+    if text == "null" {
+        return Cell::Null;
+    }
+    match kind {
+        Kind::Json => Cell::Text(text.to_owned()),
+        Kind::Text => match serde_json::from_str::<std::borrow::Cow<str>>(text) {
+            Ok(s) => Cell::Text(s.into_owned()),
+            Err(_) => Cell::Text(text.to_owned()),
+        },
+        Kind::Int64 | Kind::Int32 => text
+            .parse::<i64>()
+            .ok()
+            .or_else(|| text.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64))
+            .map_or(Cell::Null, Cell::Int),
+        Kind::Float64 => text.parse::<f64>().map_or(Cell::Null, Cell::Float),
+        Kind::Time => serde_json::from_str::<std::borrow::Cow<str>>(text)
+            .ok()
+            .and_then(|s| crate::analytics::service::parse_millis(&s))
+            .map_or(Cell::Null, Cell::Int),
+    }
 }
 
 impl Row {
-    pub fn of(r: &Record) -> Row {
-        let text = r.value_str();
-        let event = text.and_then(|t| serde_json::from_str::<Value>(t).ok()).filter(Value::is_object);
+    /// `r` of `topic`, in `topic`'s layout.
+    pub fn of(topic: &str, r: &Record) -> Row {
+        let cols = columns(topic);
+        let value = r.value.as_deref().unwrap_or_default();
+        let top: Option<Fields> = serde_json::from_slice(value).ok();
+        let mut nested: Vec<(&str, Option<Fields>)> = Vec::new();
+        let mut cells = Vec::with_capacity(cols.len());
+        let mut event_time = r.timestamp;
+        for c in &cols {
+            let Some(top) = &top else {
+                // Not a JSON object: the generic layout keeps the text, the others have nulls.
+                cells.push(if c.pointer.is_empty() {
+                    Cell::Text(String::from_utf8_lossy(value).into_owned())
+                } else if c.name == "timestamp" {
+                    Cell::Int(r.timestamp)
+                } else {
+                    Cell::Null
+                });
+                continue;
+            };
+            let raw = if c.pointer.is_empty() {
+                None
+            } else {
+                let mut parts = c.pointer[1..].splitn(2, '/');
+                let first = parts.next().unwrap_or_default();
+                match parts.next() {
+                    None => top.get(first),
+                    Some(second) => {
+                        let at = match nested.iter().position(|(k, _)| *k == first) {
+                            Some(i) => i,
+                            None => {
+                                let parsed =
+                                    top.get(first).and_then(|raw| serde_json::from_str::<Fields>(raw.get()).ok());
+                                nested.push((first, parsed));
+                                nested.len() - 1
+                            }
+                        };
+                        nested[at].1.as_ref().and_then(|m| m.get(second))
+                    }
+                }
+            };
+            let v = match (c.pointer.is_empty(), raw) {
+                (true, _) => Cell::Text(String::from_utf8_lossy(value).into_owned()),
+                (false, Some(raw)) => cell(raw, c.kind),
+                (false, None) => Cell::Null,
+            };
+            if c.name == "timestamp" {
+                match v {
+                    Cell::Int(ms) => event_time = ms,
+                    _ => {
+                        cells.push(Cell::Int(r.timestamp));
+                        continue;
+                    }
+                }
+            }
+            cells.push(v);
+        }
         Row {
             partition: r.partition,
             offset: r.offset,
-            log_time: r.timestamp,
             key: r.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()),
-            raw: if event.is_none() { text.map(str::to_owned) } else { None },
-            event,
+            cells,
+            event_time,
+            json: top.is_some().then(|| r.value.clone()).flatten(),
         }
     }
 
     /// The event time in ms: the event's `timestamp`, else the log's.
     pub fn event_time(&self) -> i64 {
-        self.event
-            .as_ref()
-            .and_then(|e| e.get("timestamp"))
-            .and_then(Value::as_str)
-            .and_then(crate::analytics::service::parse_millis)
-            .unwrap_or(self.log_time)
-    }
-
-    fn at(&self, pointer: &str) -> Option<&Value> {
-        self.event.as_ref().and_then(|e| if pointer.is_empty() { Some(e) } else { e.pointer(pointer) })
-    }
-
-    /// The value of `c` as text for a text or JSON column (`None` for null or missing).
-    pub fn text(&self, c: &Column) -> Option<String> {
-        if c.pointer.is_empty() && self.event.is_none() {
-            return self.raw.clone();
-        }
-        match (self.at(c.pointer)?, c.kind) {
-            (Value::Null, _) => None,
-            (Value::String(s), Kind::Text) => Some(s.clone()),
-            (v, Kind::Json) => Some(v.to_string()),
-            (v, _) => Some(v.to_string()),
-        }
-    }
-
-    pub fn int(&self, c: &Column) -> Option<i64> {
-        let v = self.at(c.pointer)?;
-        v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-    }
-
-    pub fn float(&self, c: &Column) -> Option<f64> {
-        self.at(c.pointer)?.as_f64()
-    }
-
-    pub fn time(&self, c: &Column) -> Option<i64> {
-        if c.name == "timestamp" {
-            return Some(self.event_time());
-        }
-        self.at(c.pointer).and_then(Value::as_str).and_then(crate::analytics::service::parse_millis)
+        self.event_time
     }
 }
 
 /// The rows of one topic as an Arrow batch in [`schema`]'s layout.
 pub fn batch(topic: &str, rows: &[&Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for c in columns(topic) {
+    for (i, c) in columns(topic).iter().enumerate() {
         let array: ArrayRef = match c.kind {
             Kind::Text | Kind::Json => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+                let bytes = rows.iter().map(|r| r.cells[i].text().map_or(0, str::len)).sum();
+                let mut b = StringBuilder::with_capacity(rows.len(), bytes);
                 for r in rows {
-                    b.append_option(r.text(&c));
+                    b.append_option(r.cells[i].text());
                 }
                 Arc::new(b.finish())
             }
             Kind::Int64 => {
                 let mut b = Int64Builder::with_capacity(rows.len());
                 for r in rows {
-                    b.append_option(r.int(&c));
+                    b.append_option(r.cells[i].int());
                 }
                 Arc::new(b.finish())
             }
             Kind::Int32 => {
                 let mut b = Int32Builder::with_capacity(rows.len());
                 for r in rows {
-                    b.append_option(r.int(&c).and_then(|v| i32::try_from(v).ok()));
+                    b.append_option(r.cells[i].int().and_then(|v| i32::try_from(v).ok()));
                 }
                 Arc::new(b.finish())
             }
             Kind::Float64 => {
                 let mut b = Float64Builder::with_capacity(rows.len());
                 for r in rows {
-                    b.append_option(r.float(&c));
+                    b.append_option(r.cells[i].float());
                 }
                 Arc::new(b.finish())
             }
             Kind::Time => {
                 let mut b = TimestampMillisecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
                 for r in rows {
-                    b.append_option(r.time(&c));
+                    b.append_option(r.cells[i].int());
                 }
                 Arc::new(b.finish())
             }

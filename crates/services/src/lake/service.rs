@@ -151,7 +151,7 @@ impl Handler for Writer {
             }
             b.bytes += r.value.as_ref().map_or(0, |v| v.len()) + 64;
             b.since.get_or_insert_with(Instant::now);
-            b.rows.push(Row::of(r));
+            b.rows.push(Row::of(&r.topic, r));
             let s = seen.entry((r.topic.to_string(), r.partition)).or_insert(r.offset);
             *s = (*s).max(r.offset);
         }

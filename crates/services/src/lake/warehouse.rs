@@ -84,12 +84,12 @@ impl Warehouse {
             let mut tuples = Vec::with_capacity(chunk.len());
             for r in chunk {
                 let mut slots = Vec::with_capacity(cols.len() + 4);
-                for c in &cols {
+                for (i, c) in cols.iter().enumerate() {
+                    let v = &r.cells[i];
                     params.push(match c.kind {
-                        Kind::Text | Kind::Json => Box::new(r.text(c)),
-                        Kind::Int64 | Kind::Int32 => Box::new(r.int(c)),
-                        Kind::Float64 => Box::new(r.float(c)),
-                        Kind::Time => Box::new(r.time(c)),
+                        Kind::Text | Kind::Json => Box::new(v.text().map(str::to_owned)),
+                        Kind::Int64 | Kind::Int32 | Kind::Time => Box::new(v.int()),
+                        Kind::Float64 => Box::new(v.float()),
                     });
                     let n = params.len();
                     slots.push(match c.kind {
@@ -107,7 +107,7 @@ impl Warehouse {
                 slots.push(format!("${}::bigint", params.len()));
                 params.push(Box::new(r.key.clone()));
                 slots.push(format!("${}::text", params.len()));
-                params.push(Box::new(r.event.as_ref().map(|e| e.to_string()).or_else(|| r.raw.clone())));
+                params.push(Box::new(r.json.as_ref().map(|j| String::from_utf8_lossy(j).into_owned())));
                 slots.push(format!("(${}::text)::jsonb", params.len()));
                 tuples.push(format!("({})", slots.join(", ")));
             }
