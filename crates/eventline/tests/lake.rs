@@ -13,7 +13,9 @@ use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog, ProduceRecord};
 use eventline_model::topics::{Acks, TopicSpec, builtin_specs};
 use serde_json::{Value, json};
 
-const EXE: &str = env!("CARGO_BIN_EXE_eventline");
+mod up_harness;
+
+use up_harness::{EXE, Up};
 
 fn duckdb_python() -> String {
     std::env::var("EVENTLINE_TEST_DUCKDB_PYTHON").unwrap_or_else(|_| {
@@ -323,4 +325,70 @@ async fn the_warehouse_holds_the_same_rows_in_postgresql_once() {
     assert!(row.get::<_, String>(4).starts_with("x-"));
     drop(wh);
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_up_the_lake_and_the_analytics_endpoint_agree_on_every_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let envs = [("EVENTLINE_LAKE__MAX_FILE_AGE", "1s")];
+    let up = Up::start_with_env(data, &[], &envs);
+    let http = reqwest::Client::new();
+    let admin = std::fs::read_to_string(data.join("admin.key")).unwrap().trim().to_owned();
+    let queries = [
+        ("u-1001", "what is my card balance"),
+        ("u-1003", "how much do I owe on my loan"),
+        ("u-1004", "how is my portfolio doing"),
+        ("u-1002", "show my last transactions"),
+    ];
+    for i in 0..30 {
+        let (user, q) = queries[i % queries.len()];
+        let r = http
+            .post(format!("{}/v1/query", up.url))
+            .bearer_auth(&admin)
+            .json(&json!({"user_id": user, "query": q}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Within a few seconds every execution is in the lake and in the analytics.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (lake, endpoint) = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let files = walk(&data.join("lake/agent.executions"));
+        let lake: BTreeMap<String, i64> = if files.is_empty() {
+            BTreeMap::new()
+        } else {
+            duckdb(&format!(
+                "select agent_id, count(*) from read_parquet('{}') group by agent_id",
+                lake_glob(data, "agent.executions")
+            ))
+            .into_iter()
+            .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_i64().unwrap()))
+            .collect()
+        };
+        let body: Value = http
+            .get(format!("{}/v1/analytics/agents?window=all", up.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let endpoint: BTreeMap<String, i64> = body["windows"][0]["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["agent_id"].as_str().unwrap().to_owned(), a["executions"].as_i64().unwrap()))
+            .collect();
+        if lake.values().sum::<i64>() == 30 && lake == endpoint {
+            break (lake, endpoint);
+        }
+        assert!(std::time::Instant::now() < deadline, "lake {lake:?} vs analytics {endpoint:?}");
+    };
+    assert_eq!(lake, endpoint);
+    assert!(lake.len() >= 3, "{lake:?}");
+    up.terminate();
 }

@@ -242,7 +242,7 @@ async fn bad_bodies_get_400_413_415_422_naming_the_field() {
             .await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("user_not_found")));
     let (status, e) =
-        error_of(s.req(reqwest::Method::GET, "/v1/analytics/agents", Some(&s.admin)).send().await.unwrap()).await;
+        error_of(s.req(reqwest::Method::GET, "/v1/reports/daily", Some(&s.admin)).send().await.unwrap()).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
     assert!(e["message"].as_str().unwrap().contains("POST /v1/query"), "lists what exists: {e}");
     assert!(s.events(AGENT_EXECUTIONS).await.is_empty(), "no rejected request ran an agent");
