@@ -73,7 +73,8 @@ fn event(topic: &str, i: u64) -> Value {
     }
 }
 
-const TOPICS: [&str; 8] = [
+const TOPICS: [&str; 9] = [
+    "agent.executions.dlq",
     "agent.executions",
     "compliance.alerts",
     "db.changes.users",

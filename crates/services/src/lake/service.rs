@@ -1,4 +1,4 @@
-//! The lake service: consumer group `eventline-lake` on every topic but the dead-letter ones,
+//! The lake service: consumer group `eventline-lake` on every topic (dead-letter ones included),
 //! writing Parquet files (see [`super::files`]) and, when configured, the same rows to a
 //! PostgreSQL warehouse (see [`super::warehouse`]).
 //!
@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use eventline_log::{EventLog, LogError, OffsetReset, Record};
-use eventline_model::topics::DLQ_SUFFIX;
 use eventline_pipeline::{ConsumerConfig, ConsumerRuntime, Handler, HandlerError, Outcome, RuntimeError};
 use tokio::sync::watch;
 
@@ -221,16 +220,10 @@ impl LakeService {
         &self.root
     }
 
-    /// The topics the lake keeps: every topic but the dead-letter ones.
+    /// The topics the lake keeps: every topic the log has when the lake starts, dead-letter
+    /// topics included (a topic created later is picked up at the next start).
     pub async fn topics(&self) -> Result<Vec<String>, LogError> {
-        Ok(self
-            .log
-            .list_topics()
-            .await?
-            .into_iter()
-            .map(|t| t.spec.name)
-            .filter(|n| !n.ends_with(DLQ_SUFFIX))
-            .collect())
+        Ok(self.log.list_topics().await?.into_iter().map(|t| t.spec.name).collect())
     }
 
     fn runtime(&self, topics: &[String]) -> ConsumerRuntime {
