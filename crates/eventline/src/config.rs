@@ -41,6 +41,7 @@ pub struct Config {
     pub governance: GovernanceSection,
     pub audit: AuditSection,
     pub lake: LakeSection,
+    pub metrics: MetricsSection,
     /// `[[notifications.channels]]` and `[[notifications.routes]]` (see `eventline_services::notify::config`).
     pub notifications: eventline_services::notify::NotificationsConfig,
 }
@@ -59,6 +60,7 @@ impl Default for Config {
             governance: GovernanceSection::default(),
             audit: AuditSection::default(),
             lake: LakeSection::default(),
+            metrics: MetricsSection::default(),
             notifications: Default::default(),
         }
     }
@@ -244,6 +246,14 @@ impl Default for AuditSection {
             checkpoint_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// Prometheus metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve `GET /metrics` on this address instead of the gateway's (unset: the gateway's).
+    pub listen: Option<SocketAddr>,
 }
 
 /// The Parquet data lake (consumer group eventline-lake).

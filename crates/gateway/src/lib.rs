@@ -24,6 +24,7 @@ pub mod auth;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod produce;
 mod routes;
 pub mod security;

@@ -22,9 +22,10 @@ use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
 /// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 21] = [
+pub const ROUTES: [&str; 22] = [
     "GET /healthz",
     "GET /readyz",
+    "GET /metrics",
     "POST /v1/query",
     "GET /v1/users/{user_id}",
     "PUT /v1/users/{user_id}",
@@ -104,18 +105,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/topics/{topic}/stream", get(routes::topics::stream).route_layer(auth(Permission::ReadTopics)));
     let timeout = state.inner.options.request_timeout;
-    Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .merge(api)
+    let open =
+        Router::new().route("/healthz", get(routes::health::healthz)).route("/readyz", get(routes::health::readyz));
+    let open =
+        if state.inner.options.metrics_here { open.route("/metrics", get(crate::metrics::render)) } else { open };
+    open.merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.inner.options.max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, HeaderName::from_static("x-api-key")]))
         .with_state(state)
+}
+
+/// A router with `/metrics` alone (for `[metrics] listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(crate::metrics::render)).with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, lets the

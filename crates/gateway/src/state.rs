@@ -46,11 +46,18 @@ pub struct GatewayOptions {
     pub request_timeout: Duration,
     /// Integration batches with more events get 413 (at most [`MAX_BATCH_EVENTS`]).
     pub max_batch_events: usize,
+    /// Serve `GET /metrics` on the API's address (false when `[metrics] listen` moves it).
+    pub metrics_here: bool,
 }
 
 impl Default for GatewayOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(30), max_batch_events: MAX_BATCH_EVENTS }
+        Self {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_batch_events: MAX_BATCH_EVENTS,
+            metrics_here: true,
+        }
     }
 }
 

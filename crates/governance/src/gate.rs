@@ -77,6 +77,17 @@ impl Gate {
         if findings.is_empty() {
             return Outcome::default();
         }
+        for f in &findings {
+            let location = scopes
+                .iter()
+                .filter(|s| s.covers(&f.field))
+                .max_by_key(|s| s.prefix.len())
+                .or(scopes.first())
+                .map_or("event", |s| s.location.as_str());
+            let pii = f.kind.map_or("CONFIGURED_FIELD", |k| k.as_str());
+            metrics::counter!("eventline_governance_detections_total", "pii_type" => pii, "location" => location)
+                .increment(f.count as u64);
+        }
         let changed = findings.iter().any(|f| f.action != AlertAction::Allowed);
         // Alerts about alerts would loop; an alert is already free of raw values.
         if topic == COMPLIANCE_ALERTS || scopes.is_empty() {

@@ -361,6 +361,7 @@ impl ConsumerRuntime {
         let mut attempt = 1;
         loop {
             let outcomes = retrying!(self, handler.handle(&pending));
+            let mut ok: std::collections::HashMap<Arc<str>, u64> = std::collections::HashMap::new();
             let mut retry = Vec::new();
             let mut last_errors = Vec::new();
             for (record, outcome) in
@@ -372,9 +373,11 @@ impl ConsumerRuntime {
                 match outcome {
                     Outcome::Done => {
                         self.stats.processed.fetch_add(1, Ordering::Relaxed);
+                        *ok.entry(record.topic.clone()).or_default() += 1;
                         progress.entry(key).or_default().done_through(record.offset);
                     }
                     Outcome::Deferred => {
+                        *ok.entry(record.topic.clone()).or_default() += 1;
                         let p = progress.entry(key).or_default();
                         p.done_through(record.offset);
                         p.deferred_from = Some(p.deferred_from.map_or(record.offset, |d| d.min(record.offset)));
@@ -389,12 +392,18 @@ impl ConsumerRuntime {
                     }
                 }
             }
+            for (topic, n) in ok {
+                metrics::counter!("eventline_consumer_processed_total", "group" => self.config.group.clone(), "topic" => topic.to_string(), "outcome" => "ok").increment(n);
+            }
             if retry.is_empty() {
                 return Ok(());
             }
             match backoff.next() {
                 Some(wait) => {
                     self.stats.retried.fetch_add(retry.len() as u64, Ordering::Relaxed);
+                    for r in &retry {
+                        metrics::counter!("eventline_consumer_processed_total", "group" => self.config.group.clone(), "topic" => r.topic.to_string(), "outcome" => "retried").increment(1);
+                    }
                     tracing::warn!(group = %self.config.group, records = retry.len(), attempt, wait_ms = wait.as_millis() as u64,
                         error = %last_errors[0], "records failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -438,6 +447,7 @@ impl ConsumerRuntime {
         }
         self.log.produce(&topic, vec![out], Acks::All).await.map_err(|e| self.log_err(e))?;
         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("eventline_consumer_processed_total", "group" => self.config.group.clone(), "topic" => record.topic.to_string(), "outcome" => "dead_lettered").increment(1);
         Ok(())
     }
 

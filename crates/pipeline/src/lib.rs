@@ -3,6 +3,7 @@
 //! (poll, handle, retry, dead-letter, commit what is done).
 
 pub mod consume;
+pub mod metered;
 pub mod produce;
 pub mod tail;
 

@@ -369,6 +369,13 @@ impl Inner {
                 count: a.details.extra.get("count").and_then(Value::as_u64).unwrap_or(1),
             })
             .collect();
+        let status_label = match status {
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Rejected => "rejected",
+        };
+        metrics::histogram!("eventline_agent_execution_duration_seconds", "agent_id" => agent.as_str(), "status" => status_label)
+            .record(started.elapsed().as_secs_f64());
         let result =
             ExecutionResult { execution_id, agent_id: agent, status, output, duration_ms, redactions, conversation_id };
         Ok(Committed { result: Ok(result), last_seq })

@@ -74,6 +74,8 @@ struct OutboxRow {
     before: Option<Row>,
     after: Option<Row>,
     changed_at: Timestamp,
+    /// Bytes of the stored row images.
+    bytes: usize,
 }
 
 impl SqliteCapture {
@@ -120,9 +122,13 @@ impl SqliteCapture {
         let (upto, batch) = (self.relayed_upto, self.batch);
         let rows = self.on_conn(move |c| read_batch(c, upto, batch)).await?;
         let Some(last_seq) = rows.last().map(|r| r.seq) else {
+            metrics::gauge!("eventline_cdc_lag_seconds", "source" => "sqlite").set(0.0);
+            metrics::gauge!("eventline_cdc_lag_bytes", "source" => "sqlite").set(0.0);
             self.delete_relayed().await?;
             return Ok(0);
         };
+        let oldest_ms = rows.iter().map(|r| r.changed_at.unix_millis()).min().unwrap_or_default();
+        let batch_bytes: usize = rows.iter().map(|r| r.bytes).sum();
         let mut by_topic: HashMap<&'static str, Vec<(i64, Prepared)>> = HashMap::new();
         let mut alerts = Vec::new();
         let count = rows.len();
@@ -178,6 +184,11 @@ impl SqliteCapture {
             }
         }
         self.pipeline.append_alerts(&alerts).await?;
+        // How far behind the database capture is: the oldest change of this batch, now durable.
+        let lag_s = (chrono::Utc::now().timestamp_millis() - oldest_ms).max(0) as f64 / 1000.0;
+        metrics::gauge!("eventline_cdc_lag_seconds", "source" => "sqlite").set(lag_s);
+        // The captured changes that were waiting when this batch was read.
+        metrics::gauge!("eventline_cdc_lag_bytes", "source" => "sqlite").set(batch_bytes as f64);
         // Only now, with every event durable, may the rows go.
         self.relayed_upto = last_seq;
         if self.relayed_upto - self.deleted_upto >= DELETE_EVERY_ROWS || self.last_delete.elapsed() >= DELETE_EVERY {
@@ -322,7 +333,8 @@ fn read_batch(conn: &Connection, relayed_upto: i64, batch: usize) -> Result<Vec<
                 .transpose()
             };
             let changed_at = changed_at.parse::<Timestamp>().map_err(|e| bad(e.to_string()))?;
-            Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at })
+            let bytes = before.as_ref().map_or(0, String::len) + after.as_ref().map_or(0, String::len);
+            Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at, bytes })
         })
         .collect()
 }

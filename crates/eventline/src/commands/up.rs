@@ -63,7 +63,9 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     let db_path = database_path(&args, config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let log = open_log(config).await?;
+    // Metrics first, so everything from here on is counted; every append through the log wrapper.
+    let _ = eventline_gateway::metrics::handle();
+    let log: Arc<dyn eventline_log::EventLog> = Arc::new(eventline_pipeline::metered::Metered(open_log(config).await?));
     let gate = Arc::new(crate::gate::load(config)?);
     let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
 
@@ -143,12 +145,25 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
+        metrics_here: config.metrics.listen.is_none(),
         ..GatewayOptions::default()
     };
     let state = AppState::new(executor, key_store, readiness.clone(), options)
         .with_data_dir(&config.data_dir)
         .with_analytics(analytics.clone());
 
+    if let Some(addr) = config.metrics.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Exit::new(1, format!("cannot listen on {addr} (metrics.listen): {e}")))?;
+        eprintln!("eventline: metrics on http://{}/metrics", listener.local_addr()?);
+        let app = eventline_gateway::server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let (stop_server, mut server_stopped) = watch::channel(false);
     let mut server = tokio::spawn(eventline_gateway::serve(listener, state, async move {
         let _ = server_stopped.wait_for(|s| *s).await;

@@ -89,6 +89,8 @@ impl Handler for AuditHandler {
             .await
             .map_err(HandlerError::new)?;
         self.counters.appended.fetch_add(done.appended, Ordering::Relaxed);
+        metrics::counter!("eventline_audit_records_total").increment(done.appended);
+        metrics::counter!("eventline_audit_duplicates_total").increment(done.duplicates);
         self.counters.duplicates.fetch_add(done.duplicates, Ordering::Relaxed);
         self.counters.checkpoints.fetch_add(u64::from(done.checkpointed), Ordering::Relaxed);
         Ok(vec![Outcome::Done; n])
@@ -149,6 +151,7 @@ impl AuditService {
         let signed = self.db.call(move |c| store::checkpoint_now(c, &signer, &dir)).await?;
         if signed {
             self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("eventline_audit_checkpoints_total").increment(1);
         }
         Ok(signed)
     }

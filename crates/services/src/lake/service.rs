@@ -134,6 +134,8 @@ impl Writer {
         .await
         .map_err(|e| e.to_string())??;
         self.counters.records.fetch_add(records as u64, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("eventline_lake_records_total").increment(records as u64);
+        metrics::counter!("eventline_lake_files_total").increment(n_files as u64);
         self.counters.files.fetch_add(n_files as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }

@@ -103,6 +103,7 @@ impl Handler for TakeIn {
             if created > 0 {
                 self.wake.notify_waiters();
             }
+            metrics::counter!("eventline_notifications_taken_in_total").increment(n);
         }
         Ok(outcomes)
     }
@@ -253,12 +254,16 @@ impl NotifyService {
                     if let Some(c) = counters {
                         c.delivered.fetch_add(1, Ordering::Relaxed);
                     }
+                    metrics::counter!("eventline_notifications_total", "channel" => name.to_owned(), "outcome" => "delivered")
+                        .increment(1);
                     Attempt::Delivered
                 }
                 Err(error) => {
                     if let Some(c) = counters {
                         c.failed.fetch_add(1, Ordering::Relaxed);
                     }
+                    metrics::counter!("eventline_notifications_total", "channel" => name.to_owned(), "outcome" => "failed")
+                        .increment(1);
                     let tried = d.attempts + 1;
                     if tried >= routing.max_attempts {
                         dead.push(dead_letter(&d, name, &error, tried));
@@ -283,8 +288,12 @@ impl NotifyService {
                         };
                     }
                 }
-            } else if let Some(c) = counters {
-                c.dead_lettered.fetch_add(n, Ordering::Relaxed);
+            } else {
+                if let Some(c) = counters {
+                    c.dead_lettered.fetch_add(n, Ordering::Relaxed);
+                }
+                metrics::counter!("eventline_notifications_total", "channel" => name.to_owned(), "outcome" => "dead_lettered")
+                    .increment(n);
             }
         }
         let name = name.to_owned();
