@@ -122,7 +122,11 @@ pub enum Command {
         #[arg(long, env = "EVENTLINE_DATABASE_URL", value_name = "URL")]
         database: Option<String>,
     },
-    /// Send realistic traffic through a running gateway.
+    /// Send realistic traffic through a running gateway: profile creates and updates, card, loan and
+    /// wealth questions (some carrying PII), CRM events and market ticks, with a progress bar and a
+    /// closing summary (requests by kind, errors, events per topic, p50/p99 latency).
+    ///
+    /// Without --url it finds the `eventline up` of the data directory and its admin key.
     Demo(DemoArgs),
     /// Benchmarks; with --json the last line is one JSON object of the figures.
     #[command(subcommand)]
@@ -358,13 +362,21 @@ pub enum CdcCommand {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8000")]
-    pub url: String,
+    /// The gateway (default: the `eventline up` running on --data-dir, found in up.json).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// An admin key (default: <data-dir>/admin.key). The demo makes an agent and an ingest key with it.
+    #[arg(long, env = "EVENTLINE_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
     /// Requests per second.
     #[arg(long, default_value_t = 20)]
     pub rate: u32,
+    /// How long, e.g. 30s, 5m.
     #[arg(long, default_value = "30s")]
     pub duration: String,
+    /// Seed of the random traffic (the same seed sends the same requests); default: random.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod bench_log;
 mod bench_services;
 mod cdc;
 mod consume;
+mod demo;
 mod lake;
 mod pii;
 mod produce;
@@ -34,7 +35,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Lake(cmd) => lake::run(cmd, &config).await,
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Migrate { database } => cdc::migrate(database.as_deref(), &config).await,
-        Command::Demo(_) => unavailable("demo", "the gateway"),
+        Command::Demo(args) => demo::run(args, &config).await,
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
         Command::Bench(BenchCommand::Services(args)) => bench_services::run(args, &config).await,
@@ -62,7 +63,7 @@ fn unavailable(command: &str, needs: &str) -> anyhow::Result<()> {
         2,
         format!(
             "`eventline {command}` is not available in this build: it needs {needs}, which is not built yet \
-             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC, audit trail, notifications), topics, produce, consume, schema, audit verify/query, alerts, analytics, lake sync/compact, pii scan, cdc run/status, migrate, bench log, bench cdc, bench services."
+             (see ARCHITECTURE.md, \"Status\"). Available now: up (gateway, agents, governance, CDC, audit trail, notifications), topics, produce, consume, schema, audit verify/query, alerts, analytics, lake sync/compact, demo, pii scan, cdc run/status, migrate, bench log, bench cdc, bench services."
         ),
     )
     .into())
