@@ -25,6 +25,7 @@ pub mod error;
 pub mod json;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod produce;
 mod routes;
 pub mod security;

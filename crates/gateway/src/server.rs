@@ -21,31 +21,11 @@ use crate::routes;
 use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
-/// Every route this build serves (the 404 message lists them).
-pub const ROUTES: [&str; 22] = [
-    "GET /healthz",
-    "GET /readyz",
-    "GET /metrics",
-    "POST /v1/query",
-    "GET /v1/users/{user_id}",
-    "PUT /v1/users/{user_id}",
-    "DELETE /v1/users/{user_id}",
-    "GET /v1/conversations/{conversation_id}",
-    "POST /v1/integrations/crm/events",
-    "POST /v1/integrations/market-data",
-    "POST /v1/keys",
-    "DELETE /v1/keys/{key_id}",
-    "GET /v1/audit",
-    "GET /v1/audit/verify",
-    "GET /v1/alerts",
-    "GET /v1/analytics/agents",
-    "GET /v1/topics",
-    "POST /v1/topics",
-    "GET /v1/topics/{topic}",
-    "GET /v1/topics/{topic}/records",
-    "POST /v1/topics/{topic}/records",
-    "GET /v1/topics/{topic}/stream",
-];
+/// Every route this build serves, as `METHOD /path` (the 404 message lists them), from the
+/// table the OpenAPI document is built from.
+pub fn routes() -> Vec<String> {
+    crate::openapi::OPERATIONS.iter().map(|o| format!("{} {}", o.method, o.path)).collect()
+}
 
 /// The API's router.
 pub fn router(state: AppState) -> Router {
@@ -105,8 +85,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/topics/{topic}/stream", get(routes::topics::stream).route_layer(auth(Permission::ReadTopics)));
     let timeout = state.inner.options.request_timeout;
-    let open =
-        Router::new().route("/healthz", get(routes::health::healthz)).route("/readyz", get(routes::health::readyz));
+    let open = Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/openapi.json", get(crate::openapi::serve));
     let open =
         if state.inner.options.metrics_here { open.route("/metrics", get(crate::metrics::render)) } else { open };
     open.merge(api)
@@ -222,7 +204,7 @@ async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(
         "no_route",
-        format!("no endpoint {method} {}; this build serves {}", uri.path(), ROUTES.join(", ")),
+        format!("no endpoint {method} {}; this build serves {}", uri.path(), routes().join(", ")),
     )
 }
 

@@ -1175,3 +1175,89 @@ async fn analytics_of_the_agents_over_http_by_role_and_window() {
     assert_eq!(rate["events"], 4);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_has_every_route_of_the_router_with_its_roles_and_errors() {
+    let s = Server::start().await;
+    let r = s.req(reqwest::Method::GET, "/openapi.json", None).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "no key needed");
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+            let responses = op["responses"].as_object().unwrap();
+            if op.get("security").is_some() {
+                assert!(op["description"].as_str().unwrap().starts_with("Roles: "), "{method} {path}: names its roles");
+                for status in ["401", "403"] {
+                    assert_eq!(
+                        responses[status]["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody"
+                    );
+                }
+            }
+        }
+    }
+    // Every path the router's source registers is documented, with each of its methods.
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/server.rs")).unwrap();
+    let mut routed = BTreeSet::new();
+    let mut rest = source.as_str();
+    while let Some(at) = rest.find(".route(") {
+        let tail = rest[at + 7..].trim_start();
+        let Some(tail) = tail.strip_prefix('"') else {
+            rest = &rest[at + 7..];
+            continue;
+        };
+        let path = &tail[..tail.find('"').unwrap()];
+        // The route's own arguments, up to its closing parenthesis, name the methods.
+        let mut depth = 1;
+        let mut end = 0;
+        for (i, c) in tail.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = i;
+                break;
+            }
+        }
+        let args = &tail[..end];
+        for (call, method) in [("get(", "GET"), ("post(", "POST"), ("put(", "PUT"), ("delete(", "DELETE")] {
+            if args.contains(call) {
+                routed.insert(format!("{method} {path}"));
+            }
+        }
+        rest = &tail[path.len()..];
+    }
+    assert!(routed.len() >= 20, "{routed:?}");
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    assert!(missing.is_empty(), "routes of the router missing from /openapi.json: {missing:?}");
+    // And everything documented is served (no `no_route` 404).
+    for route in &documented {
+        let (method, path) = route.split_once(' ').unwrap();
+        let concrete = path
+            .replace("{user_id}", "u-1001")
+            .replace("{conversation_id}", "c-1")
+            .replace("{key_id}", "elk_00000000")
+            .replace("{topic}", "agent.executions");
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = s
+            .req(m, &concrete, Some(&s.admin))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::NOT_FOUND {
+            let body: Value = r.json().await.unwrap_or_default();
+            assert_ne!(body["error"]["code"], "no_route", "{route} is documented but not served");
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("QueryBody") && schemas.contains_key("ErrorBody"));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    s.shutdown().await;
+}

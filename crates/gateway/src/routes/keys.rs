@@ -15,7 +15,7 @@ use crate::keys;
 use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     role: Role,

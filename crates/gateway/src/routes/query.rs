@@ -16,12 +16,15 @@ use crate::state::AppState;
 /// The longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 4000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
+    /// The customer (1–64 of A–Z a–z 0–9 . _ - :).
     user_id: String,
+    /// Continue this conversation; a new one when absent.
     #[serde(default)]
     conversation_id: Option<String>,
+    /// What the customer asks (1–4000 characters).
     query: String,
 }
 

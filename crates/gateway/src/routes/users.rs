@@ -14,7 +14,7 @@ use crate::security::{Caller, SecurityEvent};
 use crate::state::AppState;
 
 /// A profile as `PUT` takes it; the table's column names, lower-case accepted too.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     #[serde(rename = "Email", alias = "email")]
