@@ -103,9 +103,29 @@ pub fn create(conn: &Connection, role: Role) -> Result<(String, ApiKey), KeyErro
     Ok((secret, key))
 }
 
-/// Deletes key `key_id`; returns whether there was one.
-pub fn revoke(conn: &Connection, key_id: &str) -> Result<bool, KeyError> {
-    Ok(conn.execute("DELETE FROM api_keys WHERE key_id = ?1", [key_id])? > 0)
+/// What revoking a key did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    Revoked,
+    NotFound,
+    /// The key of `admin.key`: it would come back at the next start; rotate it instead.
+    Bootstrap,
+}
+
+/// Deletes key `key_id`, unless it is the data directory's bootstrap admin key.
+pub fn revoke(conn: &Connection, key_id: &str) -> Result<Revoked, KeyError> {
+    let bootstrap: Option<bool> = conn
+        .query_row("SELECT bootstrap FROM api_keys WHERE key_id = ?1", [key_id], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+    Ok(match bootstrap {
+        None => Revoked::NotFound,
+        Some(true) => Revoked::Bootstrap,
+        Some(false) => {
+            conn.execute("DELETE FROM api_keys WHERE key_id = ?1", [key_id])?;
+            Revoked::Revoked
+        }
+    })
 }
 
 #[cfg(test)]

@@ -72,7 +72,11 @@ pub async fn render(State(state): State<AppState>) -> Response {
 /// Counts every request by route template, method and status, and times it by route.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("(unmatched)", |m| m.as_str()).to_owned();
-    let method = req.method().to_string();
+    // Any token is a method to HTTP: only the standard ones become label values.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();

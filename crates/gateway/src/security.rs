@@ -93,11 +93,21 @@ impl SecurityEvent {
     }
 }
 
+/// Failed authentications recorded per source address and window; beyond that they are counted
+/// (`eventline_security_events_suppressed_total`), not recorded one by one, so a flood of bad
+/// keys cannot grow the log and the audit trail without bound.
+const FAILED_AUTH_PER_WINDOW: u32 = 20;
+const FAILED_AUTH_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Per source address: when its window started and how many failures it recorded in it.
+type FailedBySource = std::collections::HashMap<Option<std::net::IpAddr>, (std::time::Instant, u32)>;
+
 /// Appends security events (no gate: see the module documentation).
 #[derive(Clone)]
 pub struct SecurityLog {
     pipeline: Pipeline,
     spec: Arc<OnceCell<TopicSpec>>,
+    failed: Arc<std::sync::Mutex<FailedBySource>>,
 }
 
 impl std::fmt::Debug for SecurityLog {
@@ -108,17 +118,36 @@ impl std::fmt::Debug for SecurityLog {
 
 impl SecurityLog {
     pub fn new(log: Arc<dyn EventLog>, producer: &str) -> Self {
-        Self { pipeline: Pipeline::new(log, None, producer), spec: Arc::new(OnceCell::new()) }
+        Self { pipeline: Pipeline::new(log, None, producer), spec: Arc::new(OnceCell::new()), failed: Arc::default() }
     }
 
     /// Appends `event` on a task of its own.
     pub fn record(&self, event: SecurityEvent) {
+        if event.event_type == "auth.failed" && !self.admit_failure(event.address.map(|a| a.ip())) {
+            metrics::counter!("eventline_security_events_suppressed_total", "event_type" => "auth.failed").increment(1);
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             if let Err(e) = this.append(&event).await {
                 tracing::warn!(event_type = event.event_type, error = %e, "cannot append a security event");
             }
         });
+    }
+
+    /// Whether another failed authentication from `ip` is recorded in this window.
+    fn admit_failure(&self, ip: Option<std::net::IpAddr>) -> bool {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if failed.len() > 10_000 {
+            failed.retain(|_, (since, _)| now.duration_since(*since) < FAILED_AUTH_WINDOW);
+        }
+        let entry = failed.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= FAILED_AUTH_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= FAILED_AUTH_PER_WINDOW
     }
 
     /// Appends `event` and waits for the log's acknowledgement.

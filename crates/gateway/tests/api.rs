@@ -1057,6 +1057,15 @@ async fn the_audit_trail_and_alerts_over_http_with_the_gateways_security_events(
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a revoked key is refused at once");
     let r = s.req(reqwest::Method::DELETE, "/v1/keys/elk_00000000", Some(&s.admin)).send().await.unwrap();
     assert_eq!(error_of(r).await.0, StatusCode::NOT_FOUND);
+    // The bootstrap admin key rotates through admin.key, not through the API.
+    let other_admin = s.new_key("admin").await;
+    let r = s
+        .req(reqwest::Method::DELETE, &format!("/v1/keys/{}", &s.admin[..12]), Some(&other_admin))
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::CONFLICT, Some("bootstrap_key")));
 
     // Wait for the trail to hold the security events.
     let get = |path: String| {

@@ -111,11 +111,17 @@ async fn windows_by_event_time_and_a_restart_rebuilds_them_from_the_log_without_
     let (stop, task) = run_for(&again, Duration::from_secs(2)).await;
     let m5_again = again.report(Window::FiveMinutes).await.unwrap();
     assert_eq!(m5_again.figures.agents, m5.figures.agents, "rebuilt from the log, nothing lost or counted twice");
+    // An event dated far in the future counts at the log's time, and does not push the windows
+    // past the present.
+    produce(&log, AGENT_EXECUTIONS, &[execution(9998, "card_agent", "completed", 3, "9999-12-31T00:00:00.000Z")]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let m1_after = again.report(Window::OneMinute).await.unwrap();
+    assert_eq!(m1_after.figures.agents.iter().find(|a| a.agent_id == "card_agent").unwrap().executions, 301);
     // New events count once.
     produce(&log, AGENT_EXECUTIONS, &[execution(9999, "card_agent", "completed", 7, &at(0))]).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let after = again.report(Window::OneMinute).await.unwrap();
-    assert_eq!(after.figures.agents.iter().find(|a| a.agent_id == "card_agent").unwrap().executions, 301);
+    assert_eq!(after.figures.agents.iter().find(|a| a.agent_id == "card_agent").unwrap().executions, 302);
     stop.send(true).unwrap();
     task.await.unwrap();
 }

@@ -165,7 +165,7 @@ fn trail(dir: &Path, n: u64) -> std::path::PathBuf {
                 topic: AGENT_EXECUTIONS.into(),
                 partition: (i % 3) as u32,
                 offset: i,
-                timestamp: 1_796_000_000_000 + i as i64,
+                timestamp: 1_796_100_000_000 + i as i64,
                 key: None,
                 value: Some(Bytes::from(execution(i, &format!("u-{}", i % 4)).to_string())),
                 headers: Vec::new(),

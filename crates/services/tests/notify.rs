@@ -411,3 +411,29 @@ async fn with_the_default_retries_a_receiver_down_for_a_minute_gets_every_alert(
     assert_eq!(f.states().await.get("hook:delivered"), Some(&50), "none went to the dead-letter topic");
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_coalesced_into_one_that_went_dead_are_not_lost() {
+    let f = fixture().await;
+    let failing = Receiver::default();
+    failing.status.store(503, Ordering::SeqCst);
+    let (addr, _server) = failing.serve("127.0.0.1:0".parse().unwrap()).await;
+    let mut cfg = config(vec![webhook("hook", format!("http://{addr}/hook"))], Some("5m"));
+    cfg.max_attempts = 2;
+    let (stop, task) = f.start(&cfg);
+    let alerts: Vec<Value> = (0..5).map(|i| alert(i, "/output/message", "HIGH", &now_text(i as i64 * 1000))).collect();
+    f.produce(&alerts).await;
+    // The leader goes dead; the ones coalesced into it are delivered (here: dead-lettered) on their own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while f.states().await.get("hook:dead") != Some(&5) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", f.states().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let mut dead = 0;
+    for p in 0..3 {
+        dead += f.log.watermarks(&dead_letter_topic(COMPLIANCE_ALERTS), p).await.unwrap().1;
+    }
+    assert_eq!(dead, 5, "each alert reaches the dead-letter topic");
+}

@@ -50,9 +50,18 @@ pub async fn delete(
         ));
     }
     let id = key_id.clone();
-    let removed = state.db().call(move |conn| keys::revoke(conn, &id)).await.map_err(ApiError::internal)?;
-    if !removed {
-        return Err(ApiError::not_found("key_not_found", format!("no API key `{key_id}`")));
+    match state.db().call(move |conn| keys::revoke(conn, &id)).await.map_err(ApiError::internal)? {
+        keys::Revoked::Revoked => {}
+        keys::Revoked::NotFound => {
+            return Err(ApiError::not_found("key_not_found", format!("no API key `{key_id}`")));
+        }
+        keys::Revoked::Bootstrap => {
+            return Err(ApiError::conflict(
+                "bootstrap_key",
+                "this is the data directory's admin.key: revoking it here would not survive a restart; \
+                 rotate it by deleting admin.key and restarting `eventline up`",
+            ));
+        }
     }
     state.inner.keys.write().unwrap_or_else(|p| p.into_inner()).remove(&key_id);
     tracing::info!(key_id = %key_id, "API key revoked");

@@ -86,6 +86,14 @@ fn chrono_millis(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
 }
 
+/// How far an event's own time may run ahead of the log's before the log's time is used (a
+/// caller-chosen timestamp in the future must not push every window past the present).
+pub const MAX_AHEAD_MS: i64 = 300_000;
+
+fn event_time(text: &str, log_ms: i64) -> i64 {
+    parse_millis(text).filter(|t| *t <= log_ms + MAX_AHEAD_MS).unwrap_or(log_ms)
+}
+
 /// Feeds one record to `agg`. Returns why a record is not a valid execution or alert.
 pub fn observe(agg: &mut Aggregator, r: &Record) -> Result<(), String> {
     if !agg.first_time(&r.topic, r.partition, r.offset) {
@@ -94,7 +102,7 @@ pub fn observe(agg: &mut Aggregator, r: &Record) -> Result<(), String> {
     let value = r.value.as_deref().ok_or("the record has no value")?;
     if &*r.topic == COMPLIANCE_ALERTS {
         let a: Alert = serde_json::from_slice(value).map_err(|e| format!("not a compliance alert: {e}"))?;
-        let at = parse_millis(&a.timestamp).unwrap_or(r.timestamp);
+        let at = event_time(&a.timestamp, r.timestamp);
         agg.alert(&a.alert_type, &a.severity, at);
         return Ok(());
     }
@@ -105,7 +113,7 @@ pub fn observe(agg: &mut Aggregator, r: &Record) -> Result<(), String> {
         "rejected" => Status::Rejected,
         other => return Err(format!("unknown status `{other}`")),
     };
-    let at = parse_millis(&e.timestamp).unwrap_or(r.timestamp);
+    let at = event_time(&e.timestamp, r.timestamp);
     agg.execution(&e.agent_id, status, e.duration_ms, at);
     Ok(())
 }

@@ -46,14 +46,26 @@ impl AuditSigner {
             return Ok(Self { key });
         }
         let seed: [u8; 32] = rand::random();
-        let created = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
-        };
         let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
-        match created {
-            Ok(mut f) => {
-                f.write_all(hex(&seed).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(e.to_string()))?;
+        // Written whole to a temporary file, fsynced, then linked into place (which fails if
+        // another process made the key first) and the directory fsynced: the key file is never
+        // seen empty, and a key that signed a checkpoint survives a power loss.
+        let tmp = data_dir.join(format!(".{KEY_FILE}.{}.{}.tmp", std::process::id(), hex(&rand::random::<[u8; 4]>())));
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| err(format!("cannot create: {e}")))?;
+            f.write_all(hex(&seed).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(e.to_string()))?;
+        }
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(|e| err(e.to_string()))?;
                 Ok(Self { key: SigningKey::from_bytes(&seed) })
             }
             // Another process made it first: use theirs.
@@ -137,7 +149,8 @@ impl Checkpoint {
     /// Writes this checkpoint to `<data_dir>/audit-head.json` (temporary file, fsync, rename).
     pub fn write_head_file(&self, data_dir: &Path) -> std::io::Result<()> {
         let path = data_dir.join(HEAD_FILE);
-        let tmp = data_dir.join(format!(".{HEAD_FILE}.tmp"));
+        // A name of this writer's own: several audit members may sign.
+        let tmp = data_dir.join(format!(".{HEAD_FILE}.{}.{}.tmp", std::process::id(), hex(&rand::random::<[u8; 4]>())));
         {
             use std::os::unix::fs::OpenOptionsExt;
             let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;

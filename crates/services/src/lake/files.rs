@@ -52,8 +52,19 @@ fn parse_name(name: &str) -> Option<(u32, u64, u64)> {
     (it.next().is_none() && a <= b).then_some((p, a, b))
 }
 
-/// The complete files of `topic` under `root`, removing temporaries and compaction leftovers.
+/// The complete files of `topic` under `root`, removing compaction leftovers and temporaries
+/// (all of them: the caller owns the topic's partitions, e.g. the lake consumer at assignment).
 pub fn scan(root: &Path, topic: &str) -> std::io::Result<Vec<LakeFile>> {
+    scan_keeping_recent_temporaries(root, topic, std::time::Duration::ZERO)
+}
+
+/// Like [`scan`], removing only temporaries older than `age`: another process (a running lake
+/// consumer) may be writing the younger ones.
+pub fn scan_keeping_recent_temporaries(
+    root: &Path,
+    topic: &str,
+    age: std::time::Duration,
+) -> std::io::Result<Vec<LakeFile>> {
     let dir = root.join(topic);
     let mut out = Vec::new();
     let Ok(dates) = std::fs::read_dir(&dir) else { return Ok(out) };
@@ -67,7 +78,10 @@ pub fn scan(root: &Path, topic: &str) -> std::io::Result<Vec<LakeFile>> {
             let f = f?;
             let name = f.file_name().to_string_lossy().into_owned();
             if name.starts_with(".part-") && name.ends_with(".tmp") {
-                std::fs::remove_file(f.path())?;
+                let old = f.metadata()?.modified().ok().and_then(|m| m.elapsed().ok()).is_none_or(|e| e >= age);
+                if old {
+                    std::fs::remove_file(f.path())?;
+                }
                 continue;
             }
             if let Some((partition, first, last)) = parse_name(&name) {
@@ -169,7 +183,9 @@ pub struct Compacted {
 
 /// Merges the files of each partition and date of `topic` (only `date` when given) into one.
 pub fn compact(root: &Path, topic: &str, date: Option<&str>) -> Result<Compacted, String> {
-    let files = scan(root, topic).map_err(|e| e.to_string())?;
+    // A running lake consumer may be writing: its temporaries are left alone.
+    let files = scan_keeping_recent_temporaries(root, topic, std::time::Duration::from_secs(3600))
+        .map_err(|e| e.to_string())?;
     let mut groups: BTreeMap<(String, u32), Vec<LakeFile>> = BTreeMap::new();
     for f in files.into_iter().filter(|f| date.is_none_or(|d| d == f.date)) {
         groups.entry((f.date.clone(), f.partition)).or_default().push(f);

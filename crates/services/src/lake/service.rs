@@ -63,6 +63,9 @@ impl std::fmt::Debug for LakeService {
     }
 }
 
+/// A partition's buffer: (topic, partition).
+type BufferKey = (Arc<str>, u32);
+
 #[derive(Default)]
 struct Buffer {
     rows: Vec<Row>,
@@ -75,7 +78,7 @@ struct Writer {
     root: PathBuf,
     roll: Roll,
     warehouse: Option<Arc<Warehouse>>,
-    buffers: BTreeMap<(Arc<str>, u32), Buffer>,
+    buffers: BTreeMap<BufferKey, Buffer>,
     /// Highest offset taken per partition (shared with `sync`'s progress check).
     seen: Arc<Mutex<HashMap<(String, u32), u64>>>,
     counters: Arc<LakeCounters>,
@@ -90,49 +93,56 @@ impl Writer {
         })
     }
 
-    /// Writes every buffer: warehouse rows first (idempotent), then the files.
+    /// Writes every buffer: warehouse rows first (idempotent), then the files. The buffers are
+    /// cleared only when every file is in place; after a failure they are kept, and the next
+    /// attempt writes the same files again (same rows, same names: a rename replaces a file
+    /// written before the failure with an identical one).
     async fn write_all(&mut self) -> Result<(), String> {
-        let buffers = std::mem::take(&mut self.buffers);
-        let mut runs: Vec<(String, String, Vec<Row>)> = Vec::new();
-        for ((topic, _), buffer) in buffers {
-            // Cut at every change of date, in offset order.
-            let mut current: Option<(String, Vec<Row>)> = None;
-            for row in buffer.rows {
-                let date = date_of(row.event_time());
-                match &mut current {
-                    Some((d, rows)) if *d == date => rows.push(row),
-                    _ => {
-                        if let Some((d, rows)) = current.take() {
-                            runs.push((topic.to_string(), d, rows));
-                        }
-                        current = Some((date, vec![row]));
-                    }
+        // Runs of one partition and date, in offset order: (buffer key, date, rows range).
+        let mut runs: Vec<(BufferKey, String, std::ops::Range<usize>)> = Vec::new();
+        for (key, buffer) in &self.buffers {
+            let mut start = 0;
+            for i in 1..=buffer.rows.len() {
+                let cut = i == buffer.rows.len()
+                    || date_of(buffer.rows[i].event_time()) != date_of(buffer.rows[start].event_time());
+                if cut {
+                    runs.push((key.clone(), date_of(buffer.rows[start].event_time()), start..i));
+                    start = i;
                 }
-            }
-            if let Some((d, rows)) = current {
-                runs.push((topic.to_string(), d, rows));
             }
         }
         if runs.is_empty() {
             return Ok(());
         }
         if let Some(w) = &self.warehouse {
-            for (topic, _, rows) in &runs {
-                w.insert(topic, rows).await?;
+            for (key, _, range) in &runs {
+                w.insert(&key.0, &self.buffers[key].rows[range.clone()]).await?;
             }
         }
         let root = self.root.clone();
-        let (records, n_files) = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
+        let buffers = std::mem::take(&mut self.buffers);
+        let (buffers, written) = tokio::task::spawn_blocking(move || {
             let mut records = 0;
-            for (topic, date, rows) in &runs {
-                let refs: Vec<&Row> = rows.iter().collect();
-                files::write(&root, topic, date, &refs)?;
-                records += rows.len();
+            let mut result = Ok(());
+            for (key, date, range) in &runs {
+                let refs: Vec<&Row> = buffers[key].rows[range.clone()].iter().collect();
+                if let Err(e) = files::write(&root, &key.0, date, &refs) {
+                    result = Err(e);
+                    break;
+                }
+                records += range.len();
             }
-            Ok((records, runs.len()))
+            (buffers, result.map(|()| (records, runs.len())))
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?;
+        let (records, n_files) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.buffers = buffers;
+                return Err(e);
+            }
+        };
         self.counters.records.fetch_add(records as u64, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("eventline_lake_records_total").increment(records as u64);
         metrics::counter!("eventline_lake_files_total").increment(n_files as u64);

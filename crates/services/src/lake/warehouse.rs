@@ -17,7 +17,8 @@ use super::layout::{Kind, Row, columns};
 const CHUNK: usize = 500;
 
 pub struct Warehouse {
-    client: Client,
+    url: String,
+    client: Mutex<Client>,
     ready: Mutex<BTreeSet<String>>,
 }
 
@@ -44,8 +45,24 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// Text PostgreSQL's `jsonb` accepts: JSON without `\u0000` (which `jsonb` refuses), or, when
+/// the text is not JSON (a non-JSON record of a topic without a schema), a JSON string of it.
+fn jsonb_text(text: &str) -> String {
+    let cleaned = text.replace("\\u0000", "");
+    if serde_json::from_str::<&serde_json::value::RawValue>(&cleaned).is_ok() {
+        cleaned
+    } else {
+        serde_json::Value::String(text.replace('\0', "")).to_string()
+    }
+}
+
 impl Warehouse {
     pub async fn connect(url: &str) -> Result<Warehouse, String> {
+        let client = Self::open(url).await?;
+        Ok(Warehouse { url: url.to_owned(), client: Mutex::new(client), ready: Mutex::new(BTreeSet::new()) })
+    }
+
+    async fn open(url: &str) -> Result<Client, String> {
         let (client, connection) = tokio_postgres::connect(url, NoTls)
             .await
             .map_err(|e| format!("lake.warehouse_url {}: {e}", redacted(url)))?;
@@ -54,7 +71,16 @@ impl Warehouse {
                 tracing::warn!(error = %e, "the warehouse connection closed");
             }
         });
-        Ok(Warehouse { client, ready: Mutex::new(BTreeSet::new()) })
+        Ok(client)
+    }
+
+    /// The connection, opened again if the server closed it (a restart).
+    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Client>, String> {
+        let mut client = self.client.lock().await;
+        if client.is_closed() {
+            *client = Self::open(&self.url).await?;
+        }
+        Ok(client)
     }
 
     async fn ensure(&self, topic: &str) -> Result<(), String> {
@@ -69,7 +95,7 @@ impl Warehouse {
             table_name(topic),
             cols.join(", ")
         );
-        self.client.batch_execute(&sql).await.map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
+        self.client().await?.batch_execute(&sql).await.map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
         ready.insert(topic.to_owned());
         Ok(())
     }
@@ -87,7 +113,8 @@ impl Warehouse {
                 for (i, c) in cols.iter().enumerate() {
                     let v = &r.cells[i];
                     params.push(match c.kind {
-                        Kind::Text | Kind::Json => Box::new(v.text().map(str::to_owned)),
+                        Kind::Json => Box::new(v.text().map(jsonb_text)),
+                        Kind::Text => Box::new(v.text().map(|t| t.replace('\0', ""))),
                         Kind::Int64 | Kind::Int32 | Kind::Time => Box::new(v.int()),
                         Kind::Float64 => Box::new(v.float()),
                     });
@@ -107,7 +134,7 @@ impl Warehouse {
                 slots.push(format!("${}::bigint", params.len()));
                 params.push(Box::new(r.key.clone()));
                 slots.push(format!("${}::text", params.len()));
-                params.push(Box::new(r.json.as_ref().map(|j| String::from_utf8_lossy(j).into_owned())));
+                params.push(Box::new(r.json.as_ref().map(|j| jsonb_text(&String::from_utf8_lossy(j)))));
                 slots.push(format!("(${}::text)::jsonb", params.len()));
                 tuples.push(format!("({})", slots.join(", ")));
             }
@@ -119,7 +146,11 @@ impl Warehouse {
                 tuples.join(", ")
             );
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-            self.client.execute(&sql, &refs).await.map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
+            self.client()
+                .await?
+                .execute(&sql, &refs)
+                .await
+                .map_err(|e| format!("warehouse {}: {e}", table_name(topic)))?;
         }
         Ok(())
     }

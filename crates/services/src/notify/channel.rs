@@ -33,9 +33,23 @@ pub struct Sender {
 }
 
 enum Kind {
-    Webhook { client: reqwest::Client, url: String, secret: Option<Vec<u8>> },
-    Email { mailer: AsyncSmtpTransport<Tokio1Executor>, from: String, to: Vec<String> },
-    Syslog { tcp: bool, addr: String, hostname: String, conn: Arc<Mutex<Option<tokio::net::TcpStream>>> },
+    Webhook {
+        client: reqwest::Client,
+        url: String,
+        secret: Option<Vec<u8>>,
+    },
+    Email {
+        mailer: AsyncSmtpTransport<Tokio1Executor>,
+        from: String,
+        to: Vec<String>,
+    },
+    Syslog {
+        tcp: bool,
+        addr: String,
+        hostname: String,
+        conn: Arc<Mutex<Option<tokio::net::TcpStream>>>,
+        timeout: Duration,
+    },
     Log,
 }
 
@@ -69,9 +83,13 @@ impl Sender {
                 from: from.clone(),
                 to: to.clone(),
             },
-            Target::Syslog { tcp, addr } => {
-                Kind::Syslog { tcp: *tcp, addr: addr.clone(), hostname: hostname(), conn: Arc::new(Mutex::new(None)) }
-            }
+            Target::Syslog { tcp, addr } => Kind::Syslog {
+                tcp: *tcp,
+                addr: addr.clone(),
+                hostname: hostname(),
+                conn: Arc::new(Mutex::new(None)),
+                timeout,
+            },
             Target::Log => Kind::Log,
         };
         Ok(Self { name: channel.name.clone(), kind })
@@ -97,21 +115,36 @@ impl Sender {
                 let message = email(alert, body, from, to)?;
                 mailer.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
             }
-            Kind::Syslog { tcp, addr, hostname, conn } => {
+            Kind::Syslog { tcp, addr, hostname, conn, timeout } => {
                 let msg = siem::syslog_message(alert, hostname);
                 if *tcp {
                     let mut guard = conn.lock().await;
+                    // A connection the collector closed (it restarted) is replaced before writing.
+                    if let Some(stream) = guard.as_ref() {
+                        let mut probe = [0u8; 1];
+                        match stream.try_read(&mut probe) {
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            _ => *guard = None,
+                        }
+                    }
                     if guard.is_none() {
-                        *guard =
-                            Some(tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("syslog tcp: {e}"))?);
+                        let connect = tokio::time::timeout(*timeout, tokio::net::TcpStream::connect(addr))
+                            .await
+                            .map_err(|_| "syslog tcp: connect timed out".to_owned())?;
+                        *guard = Some(connect.map_err(|e| format!("syslog tcp: {e}"))?);
                     }
                     let stream = guard.as_mut().expect("connected above");
-                    let sent = stream.write_all(&siem::octet_counted(&msg)).await;
-                    if let Err(e) = sent {
-                        *guard = None;
-                        return Err(format!("syslog tcp: {e}"));
+                    match tokio::time::timeout(*timeout, stream.write_all(&siem::octet_counted(&msg))).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => {
+                            *guard = None;
+                            Err(format!("syslog tcp: {e}"))
+                        }
+                        Err(_) => {
+                            *guard = None;
+                            Err("syslog tcp: write timed out".into())
+                        }
                     }
-                    Ok(())
                 } else {
                     let socket =
                         tokio::net::UdpSocket::bind(if addr.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" })

@@ -41,7 +41,7 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
         )?;
         let mut leader = tx.prepare_cached(
             "SELECT d.alert_id FROM notification_deliveries d JOIN notification_alerts a ON a.alert_id = d.alert_id
-             WHERE d.channel = ?1 AND d.state <> 'coalesced' AND a.alert_type = ?2 AND a.component = ?3
+             WHERE d.channel = ?1 AND d.state IN ('pending', 'delivered') AND a.alert_type = ?2 AND a.component = ?3
                AND a.field = ?4 AND a.event_time >= ?5 AND a.event_time <= ?6 AND a.alert_id <> ?7
              ORDER BY a.event_time LIMIT 1",
         )?;
@@ -147,10 +147,22 @@ pub enum Attempt {
     },
 }
 
-/// Records the outcome of attempts on `channel`, in one transaction.
+/// Records the outcome of attempts on `channel`, in one transaction. The alerts coalesced into
+/// one that went dead are pending again: each will be delivered or dead-lettered on its own.
 pub fn record(conn: &mut Connection, channel: &str, results: &[(String, Attempt)]) -> rusqlite::Result<()> {
     let tx = eventline_platform::store::sqlite::write_transaction(conn)?;
     let now = now_text();
+    {
+        let mut revive = tx.prepare_cached(
+            "UPDATE notification_deliveries SET state = 'pending', coalesced_into = NULL, next_attempt_at = 0, updated_at = ?3
+             WHERE channel = ?1 AND coalesced_into = ?2 AND state = 'coalesced'",
+        )?;
+        for (alert_id, attempt) in results {
+            if matches!(attempt, Attempt::Dead { .. }) {
+                revive.execute(params![channel, alert_id, now])?;
+            }
+        }
+    }
     {
         let mut stmt = tx.prepare_cached(
             "UPDATE notification_deliveries SET state = ?3, attempts = attempts + 1, next_attempt_at = ?4,
