@@ -249,11 +249,19 @@ impl Default for AuditSection {
 }
 
 /// Prometheus metrics.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
+    /// Record metrics and serve `GET /metrics` (false: nothing is recorded, no `/metrics`).
+    pub enabled: bool,
     /// Serve `GET /metrics` on this address instead of the gateway's (unset: the gateway's).
     pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self { enabled: true, listen: None }
+    }
 }
 
 /// The Parquet data lake (consumer group eventline-lake).

@@ -192,3 +192,12 @@ async fn metrics_listen_moves_metrics_to_an_address_of_their_own() {
     assert_eq!(r.status(), 404, "not on the API's address any more");
     up.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = Up::start_with_env(dir.path(), &[], &[("EVENTLINE_METRICS__ENABLED", "false")]);
+    let r = reqwest::get(format!("{}/metrics", up.url)).await.unwrap();
+    assert_eq!(r.status(), 404);
+    up.terminate();
+}

@@ -60,12 +60,18 @@ fn database_path(args: &UpArgs, config: &Config) -> anyhow::Result<PathBuf> {
 }
 
 pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
+    // From the very start: a SIGTERM while starting up stops `up` cleanly too.
+    let shutdown = shutdown_signal();
     let db_path = database_path(&args, config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     // Metrics first, so everything from here on is counted; every append through the log wrapper.
-    let _ = eventline_gateway::metrics::handle();
-    let log: Arc<dyn eventline_log::EventLog> = Arc::new(eventline_pipeline::metered::Metered(open_log(config).await?));
+    let log: Arc<dyn eventline_log::EventLog> = if config.metrics.enabled {
+        let _ = eventline_gateway::metrics::handle();
+        Arc::new(eventline_pipeline::metered::Metered(open_log(config).await?))
+    } else {
+        open_log(config).await?
+    };
     let gate = Arc::new(crate::gate::load(config)?);
     let pipeline = Pipeline::new(log.clone(), Some(gate), config.producer.clone());
 
@@ -145,14 +151,14 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     let options = GatewayOptions {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
-        metrics_here: config.metrics.listen.is_none(),
+        metrics_here: config.metrics.enabled && config.metrics.listen.is_none(),
         ..GatewayOptions::default()
     };
     let state = AppState::new(executor, key_store, readiness.clone(), options)
         .with_data_dir(&config.data_dir)
         .with_analytics(analytics.clone());
 
-    if let Some(addr) = config.metrics.listen {
+    if let Some(addr) = config.metrics.listen.filter(|_| config.metrics.enabled) {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Exit::new(1, format!("cannot listen on {addr} (metrics.listen): {e}")))?;
@@ -194,7 +200,7 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
 
     let control = async {
         let served = tokio::select! {
-            _ = shutdown_signal() => {
+            _ = shutdown => {
                 eprintln!("eventline: shutting down: finishing the requests in flight");
                 let _ = stop_server.send(true);
                 (&mut server).await
