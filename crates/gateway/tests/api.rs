@@ -1270,3 +1270,27 @@ async fn the_openapi_document_has_every_route_of_the_router_with_its_roles_and_e
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_and_terms_too_large_to_compute_with_are_refused_not_wrapped() {
+    let s = Server::start().await;
+    for q in [
+        "can I borrow 99999999999999999999",
+        "can I borrow $25,000 over 999999999999999999 years",
+        "can I borrow $20,000,000,000 over 5 years",
+    ] {
+        let (status, body) = s.query(&s.admin, json!({"user_id": "u-1001", "query": q})).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+        assert_eq!(
+            (body["agent_id"].as_str(), body["status"].as_str()),
+            (Some("loan_agent"), Some("rejected")),
+            "{q}: {body}"
+        );
+        let message = body["output"]["message"].as_str().unwrap();
+        assert!(message.contains("too large") && !message.to_lowercase().contains("qualify"), "{q}: {message}");
+    }
+    let (_, ok) = s.query(&s.admin, json!({"user_id": "u-1001", "query": "can I borrow $25,000 over 5 years"})).await;
+    assert_ne!(ok["output"]["message"].as_str().unwrap_or_default(), "", "{ok}");
+    assert!(!ok["output"]["message"].as_str().unwrap().contains("too large"), "{ok}");
+    s.shutdown().await;
+}

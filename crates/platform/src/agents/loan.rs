@@ -293,6 +293,16 @@ fn rates(conn: &Connection) -> rusqlite::Result<AgentAnswer> {
 }
 
 fn eligibility(conn: &Connection, req: &AgentRequest<'_>, n: &str) -> rusqlite::Result<AgentAnswer> {
+    if text::out_of_range(req.query) {
+        return Ok(AgentAnswer::rejected(json!({
+            "intent": "loan_eligibility",
+            "message": format!(
+                "An amount or term in your request is too large for us to assess: we consider loans of up to {} USD over at most {} years. Please ask again with the amount and term you need.",
+                format_money(text::MAX_AMOUNT_CENTS),
+                text::MAX_TERM_MONTHS / 12
+            ),
+        })));
+    }
     let kind = product_kind(n).unwrap_or("personal");
     let product = products(conn)?.into_iter().find(|p| p.kind == kind);
     let Some(product) = product else {

@@ -83,6 +83,38 @@ pub fn amounts(query: &str) -> Vec<i64> {
     out
 }
 
+/// The largest amount a request may name, in cents ($10 billion): beyond it a number is not a
+/// request the agents consider, and it is refused instead of being computed with.
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000;
+/// The longest term a request may name, in months (100 years).
+pub const MAX_TERM_MONTHS: i64 = 1200;
+
+/// Whether the query names an amount or a term too large to compute with (an amount over
+/// [`MAX_AMOUNT_CENTS`], a term over [`MAX_TERM_MONTHS`], or a number too long to be either) —
+/// checked, so that it is refused rather than wrapped or saturated into a wrong answer.
+pub fn out_of_range(query: &str) -> bool {
+    // Amounts: `amounts` saturates (f64 → i64); anything at or over the cap is out of range.
+    if amounts(query).into_iter().any(|a| a >= MAX_AMOUNT_CENTS) {
+        return true;
+    }
+    let n = normalise(query);
+    let words: Vec<&str> = n.split_whitespace().collect();
+    for w in words.windows(2) {
+        if !w[0].chars().all(|c| c.is_ascii_digit()) || w[0].is_empty() {
+            continue;
+        }
+        let is_term = matches!(w[1], "year" | "years" | "yr" | "yrs" | "month" | "months" | "mo" | "mos");
+        if is_term {
+            let months =
+                w[0].parse::<i64>().ok().and_then(|k| if w[1].starts_with('y') { k.checked_mul(12) } else { Some(k) });
+            if months.is_none_or(|m| m > MAX_TERM_MONTHS) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// A term in months: "5 years", "60 months", "30-year", "36 mo".
 pub fn term_months(query: &str) -> Option<i64> {
     let n = normalise(query);
@@ -90,7 +122,7 @@ pub fn term_months(query: &str) -> Option<i64> {
     for w in words.windows(2) {
         let Ok(k) = w[0].parse::<i64>() else { continue };
         match w[1] {
-            "year" | "years" | "yr" | "yrs" => return Some(k * 12),
+            "year" | "years" | "yr" | "yrs" => return Some(k.saturating_mul(12)),
             "month" | "months" | "mo" | "mos" => return Some(k),
             _ => {}
         }
@@ -111,6 +143,17 @@ pub fn count(query: &str, max: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_too_large_to_compute_with_are_out_of_range() {
+        assert!(out_of_range("can I borrow 99999999999999999999"));
+        assert!(out_of_range("can I borrow $20 billion, i.e. $20,000,000,000"));
+        assert!(out_of_range("a loan of $5,000 over 99999999999999999999 years"));
+        assert!(out_of_range("a loan of $5,000 over 200 years"));
+        assert!(!out_of_range("can I borrow $25,000 over 5 years"));
+        assert!(!out_of_range("a 30-year mortgage of $450k"));
+        assert_eq!(term_months("over 999999999999999999 years"), Some(i64::MAX), "saturates, never wraps");
+    }
 
     #[test]
     fn reads_amounts_terms_and_card_endings() {
