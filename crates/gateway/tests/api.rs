@@ -1294,3 +1294,37 @@ async fn amounts_and_terms_too_large_to_compute_with_are_refused_not_wrapped() {
     assert!(!ok["output"]["message"].as_str().unwrap().contains("too large"), "{ok}");
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negations_and_questions_about_an_action_do_not_perform_it() {
+    let s = Server::start().await;
+    let status_of = |card: &'static str| {
+        s.sql_text(match card {
+            "debit" => "SELECT status FROM cards WHERE card_id = 'crd_1001_debit'",
+            _ => "SELECT status FROM cards WHERE card_id = 'crd_1001_credit'",
+        })
+    };
+    let before = (status_of("debit"), status_of("credit"));
+    for q in [
+        "don't cancel my card",
+        "do not block my debit card",
+        "how do I block my card?",
+        "what happens if I freeze my credit card",
+        "should I cancel my card?",
+    ] {
+        let (status, body) = s.query(&s.admin, json!({"user_id": "u-1001", "query": q})).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+        assert_eq!(body["output"]["action_taken"], false, "{q}: {body}");
+        assert!(
+            body["output"]["message"].as_str().unwrap().contains("Nothing was changed")
+                || body["output"]["message"].as_str().unwrap().contains("nothing was changed"),
+            "{q}: {body}"
+        );
+        assert_eq!((status_of("debit"), status_of("credit")), before, "{q} changed a card");
+    }
+    // An unambiguous request still acts, and says what it did.
+    let (_, body) = s.query(&s.admin, json!({"user_id": "u-1001", "query": "please freeze my debit card"})).await;
+    assert_eq!(status_of("debit"), "frozen", "{body}");
+    assert!(body["output"]["message"].as_str().unwrap().contains("frozen"), "{body}");
+    s.shutdown().await;
+}

@@ -116,7 +116,59 @@ pub fn answer(conn: &mut Connection, req: &AgentRequest<'_>) -> rusqlite::Result
         })));
     }
     let normalised = text::normalise(req.query);
-    match intent(&normalised) {
+    let intent = intent(&normalised);
+    // A state-changing action needs an unambiguous request: "don't cancel my card" and "how do I
+    // block my card?" change nothing, and the answer says so.
+    if matches!(intent, Intent::Block | Intent::Freeze | Intent::Unfreeze | Intent::Dispute) {
+        let verbs = [
+            "block",
+            "cancel",
+            "lost",
+            "stolen",
+            "missing",
+            "freeze",
+            "pause",
+            "lock",
+            "suspend",
+            "unfreeze",
+            "unlock",
+            "unpause",
+            "reactivate",
+            "thaw",
+            "dispute",
+            "chargeback",
+        ];
+        let action = match intent {
+            Intent::Block => "block a card",
+            Intent::Freeze => "freeze a card",
+            Intent::Unfreeze => "unfreeze a card",
+            _ => "dispute a charge",
+        };
+        let example = match intent {
+            Intent::Block => "block my debit card",
+            Intent::Freeze => "freeze my credit card",
+            Intent::Unfreeze => "unfreeze my credit card",
+            _ => "dispute the Best Buy charge",
+        };
+        match text::mood(req.query, &normalised, &verbs) {
+            text::Mood::Do => {}
+            text::Mood::Negated => {
+                return Ok(AgentAnswer::completed(json!({
+                    "intent": "no_action",
+                    "action_taken": false,
+                    "message": format!("Understood: nothing was changed on your cards. If you do want to {action}, say for example \"{example}\"."),
+                })));
+            }
+            text::Mood::Question => {
+                return Ok(AgentAnswer::completed(json!({
+                    "intent": "how_to",
+                    "action_taken": false,
+                    "message": format!("Nothing was changed on your cards. To {action}, ask me directly, for example \"{example}\", and I will do it at once and confirm it here."),
+                })));
+            }
+        }
+    }
+    match intent {
         Intent::Balance => balances(conn, &all),
         Intent::Transactions => transactions(conn, req),
         Intent::Dispute => dispute(conn, req, &all),

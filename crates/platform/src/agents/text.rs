@@ -13,6 +13,82 @@ pub fn has_any(normalised: &str, words: &[&str]) -> bool {
     words.iter().any(|w| normalised.contains(&format!(" {w} ")))
 }
 
+/// Whether a query that names a state-changing action asks for it to be done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mood {
+    /// An imperative or a request ("block my card", "please freeze it", "can you block it").
+    Do,
+    /// Negated ("don't cancel my card", "no need to freeze it").
+    Negated,
+    /// A question about the action ("how do I block my card?", "what happens if I freeze it").
+    Question,
+}
+
+/// How `query` (its normalised form `n`) mentions the action named by one of `verbs`.
+pub fn mood(query: &str, n: &str, verbs: &[&str]) -> Mood {
+    let words: Vec<&str> = n.split_whitespace().collect();
+    let at = words.iter().position(|w| verbs.contains(w));
+    // Negation within the three words before the action.
+    if let Some(i) = at {
+        let before = &words[i.saturating_sub(3)..i];
+        let negated = before.iter().any(|w| matches!(*w, "not" | "dont" | "never" | "without"))
+            || before
+                .windows(2)
+                .any(|p| matches!((p[0], p[1]), ("don", "t") | ("do", "not") | ("no", "need") | ("won", "t")))
+            || has_any(n, &["don t want", "do not want", "no need to", "rather not", "instead of"]);
+        if negated {
+            return Mood::Negated;
+        }
+    }
+    // A request phrased as a question is still a request ("can you block my card?").
+    if has_any(
+        n,
+        &[
+            "can you",
+            "could you",
+            "would you",
+            "will you",
+            "please",
+            "i want to",
+            "i need to",
+            "i d like to",
+            "i would like to",
+        ],
+    ) {
+        return Mood::Do;
+    }
+    let informational = [
+        "how do i",
+        "how can i",
+        "how to",
+        "how does",
+        "what happens",
+        "what if",
+        "what does",
+        "should i",
+        "can i",
+        "is it possible",
+        "do i need",
+        "why",
+        "when should",
+        "what is",
+        "what are",
+        "explain",
+        "tell me about",
+    ];
+    if informational.iter().any(|p| n.starts_with(&format!(" {p} ")) || n.contains(&format!(" {p} "))) {
+        return Mood::Question;
+    }
+    if query.trim_end().ends_with('?')
+        && words
+            .first()
+            .is_some_and(|w| matches!(*w, "how" | "what" | "why" | "when" | "should" | "is" | "does" | "do" | "would"))
+    {
+        return Mood::Question;
+    }
+    Mood::Do
+}
+
 /// Runs of digits in the query, separators inside a number (space, `-`) joined: "4532 0151 1283
 /// 0366" is one run, "ending 0366" gives "0366".
 pub fn digit_runs(query: &str) -> Vec<String> {
@@ -143,6 +219,35 @@ pub fn count(query: &str, max: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unambiguous_request_acts() {
+        let verbs = ["block", "cancel", "freeze", "dispute"];
+        let m = |q: &str| mood(q, &normalise(q), &verbs);
+        for q in [
+            "block my card",
+            "please freeze my debit card",
+            "can you block my credit card?",
+            "I want to cancel my card",
+            "Block it now!",
+        ] {
+            assert_eq!(m(q), Mood::Do, "{q}");
+        }
+        for q in
+            ["don't cancel my card", "do not block my card", "no need to freeze it", "I don't want to block my card"]
+        {
+            assert_eq!(m(q), Mood::Negated, "{q}");
+        }
+        for q in [
+            "how do I block my card?",
+            "what happens if I freeze it",
+            "should I cancel my card?",
+            "how to dispute a charge",
+            "can I freeze my card online?",
+        ] {
+            assert_eq!(m(q), Mood::Question, "{q}");
+        }
+    }
 
     #[test]
     fn numbers_too_large_to_compute_with_are_out_of_range() {
