@@ -190,3 +190,29 @@ fn a_stale_up_file_is_ignored() {
     let out = ok(&run(data, &["topics", "list", "--json"], ""));
     assert!(out.contains(TOPIC));
 }
+
+#[test]
+fn the_data_directory_is_private_and_a_readable_admin_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = Up::start(&data, &[]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&data.join("eventline.db")), 0o600, "the database");
+    assert_eq!(mode(&data.join("admin.key")), 0o600);
+    assert_eq!(mode(&data.join("log")), 0o700, "the log's directory");
+    up.terminate();
+    std::fs::set_permissions(data.join("admin.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(up_harness::EXE)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("up")
+        .env("EVENTLINE_GATEWAY__LISTEN", "127.0.0.1:0")
+        .env_remove("EVENTLINE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("readable by other users") && err.contains("chmod 600"), "{err}");
+}

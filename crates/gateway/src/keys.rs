@@ -46,7 +46,7 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
     if !secret.starts_with("elk_") || secret.len() < 40 {
         return Err(file_err("is not an eventline key (elk_…); delete it and restart to make a new one".into()));
     }
-    check_mode(&path);
+    check_mode(&path)?;
     let key = ApiKey { id: secret[..12].to_owned(), sha256: digest(&secret), role: Role::Admin };
     let tx = eventline_platform::store::sqlite::write_transaction(conn)?;
     tx.execute("DELETE FROM api_keys WHERE bootstrap = 1 AND sha256 <> ?1", [&key.sha256])?;
@@ -71,14 +71,39 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Warns when the key file is readable by others.
-fn check_mode(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), "admin.key is readable by other users; chmod 600 it");
+/// Refuses a key file other users may read or that another user owns: whoever can read it is
+/// admin. The message says how to fix it.
+fn check_mode(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path)
+        .map_err(|e| KeyError::File { path: path.display().to_string(), reason: format!("cannot read: {e}") })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::File {
+            path: path.display().to_string(),
+            reason: format!(
+                "is readable by other users (mode {mode:o}); it holds the admin key: run `chmod 600 {}` and start again",
+                path.display()
+            ),
+        });
     }
+    let me = effective_uid();
+    if meta.uid() != me {
+        return Err(KeyError::File {
+            path: path.display().to_string(),
+            reason: format!(
+                "is owned by another user (uid {}, this process runs as uid {me}): run `chown {me} {}` or start eventline as its owner",
+                meta.uid(),
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// This process's effective user id (Linux: the owner of `/proc/self`).
+fn effective_uid() -> u32 {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0)
 }
 
 /// Every key the gateway accepts.

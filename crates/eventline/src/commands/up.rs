@@ -63,6 +63,9 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     // From the very start: a SIGTERM while starting up stops `up` cleanly too.
     let shutdown = shutdown_signal();
     let db_path = database_path(&args, config)?;
+    // What `up` creates is its own: directories 0700, files 0600 (the database, keys, the log,
+    // the lake), whatever the inherited umask.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     // Metrics first, so everything from here on is counted; every append through the log wrapper.
