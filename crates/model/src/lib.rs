@@ -17,6 +17,7 @@
 pub mod events;
 mod metadata;
 pub mod schema;
+pub mod secrets;
 mod timestamp;
 pub mod topics;
 

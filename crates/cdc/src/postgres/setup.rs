@@ -74,18 +74,9 @@ impl ConnInfo {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (userinfo or `password=` parameters), for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    eventline_model::secrets::redact_url(url)
 }
 
 pub fn quote_ident(ident: &str) -> String {

@@ -35,14 +35,7 @@ pub fn table_name(topic: &str) -> String {
 
 /// `url` with any password replaced, for messages.
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    eventline_model::secrets::redact_url(url)
 }
 
 /// Text PostgreSQL's `jsonb` accepts: JSON without `\u0000` (which `jsonb` refuses), or, when
