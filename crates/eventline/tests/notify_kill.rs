@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 mod up_harness;
 
-use up_harness::{EXE, Up};
+use up_harness::{EXE, Up, wait_ready};
 
 const ROUNDS: usize = 5;
 const SECRET: &str = "kill-test-secret";
@@ -32,19 +32,6 @@ async fn receive(State(got): State<Got>, headers: HeaderMap, body: Bytes) -> Sta
     *got.lock().unwrap().entry(key).or_default() += 1;
     tokio::time::sleep(Duration::from_millis(100)).await;
     StatusCode::NO_CONTENT
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("up never became ready");
 }
 
 /// Every alert id in `compliance.alerts`, read through the running server.

@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventline_log::{EmbeddedLog, EmbeddedOptions, EventLog};
 use serde_json::{Value, json};
 
 mod up_harness;
 
-use up_harness::Up;
+use up_harness::{Up, wait_ready};
 
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 8;
@@ -26,19 +26,6 @@ const QUERIES: [(&str, &str); 6] = [
     ("u-1004", "how is my portfolio doing"),
     ("u-1005", "my SSN is 123-45-6789, what is my card balance"),
 ];
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("up never became ready");
-}
 
 async fn executions(data: &Path) -> BTreeMap<String, usize> {
     let log = EmbeddedLog::open(data.join("log"), EmbeddedOptions::default()).unwrap();

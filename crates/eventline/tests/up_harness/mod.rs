@@ -111,3 +111,17 @@ impl Drop for Up {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until `GET {url}/readyz` answers 200 (at most 30 s).
+pub async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("up never became ready");
+}

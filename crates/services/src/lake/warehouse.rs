@@ -33,11 +33,6 @@ pub fn table_name(topic: &str) -> String {
     format!("lake_{}", topic.replace(['.', '-'], "_"))
 }
 
-/// `url` with any password replaced, for messages.
-pub fn redacted(url: &str) -> String {
-    eventline_model::secrets::redact_url(url)
-}
-
 /// Text PostgreSQL's `jsonb` accepts: JSON without `\u0000` (which `jsonb` refuses), or, when
 /// the text is not JSON (a non-JSON record of a topic without a schema), a JSON string of it.
 fn jsonb_text(text: &str) -> String {
@@ -58,7 +53,7 @@ impl Warehouse {
     async fn open(url: &str) -> Result<Client, String> {
         let (client, connection) = tokio_postgres::connect(url, NoTls)
             .await
-            .map_err(|e| format!("lake.warehouse_url {}: {e}", redacted(url)))?;
+            .map_err(|e| format!("lake.warehouse_url {}: {e}", eventline_model::secrets::redact_url(url)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "the warehouse connection closed");
