@@ -42,6 +42,7 @@ pub struct Config {
     pub audit: AuditSection,
     pub lake: LakeSection,
     pub metrics: MetricsSection,
+    pub telemetry: TelemetrySection,
     /// `[[notifications.channels]]` and `[[notifications.routes]]` (see `eventline_services::notify::config`).
     pub notifications: eventline_services::notify::NotificationsConfig,
 }
@@ -61,6 +62,7 @@ impl Default for Config {
             audit: AuditSection::default(),
             lake: LakeSection::default(),
             metrics: MetricsSection::default(),
+            telemetry: TelemetrySection::default(),
             notifications: Default::default(),
         }
     }
@@ -264,6 +266,36 @@ impl Default for MetricsSection {
     }
 }
 
+/// Traces exported with OpenTelemetry (OTLP over HTTP/protobuf). Off unless `otlp_endpoint` is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// The collector's base URL, e.g. `http://127.0.0.1:4318` (spans go to `/v1/traces`).
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Spans are sent at least this often.
+    #[serde(with = "duration")]
+    pub export_interval: Duration,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self { otlp_endpoint: None, service_name: "eventline".into(), export_interval: Duration::from_secs(5) }
+    }
+}
+
+impl TelemetrySection {
+    /// The exporter's settings, when spans are exported.
+    pub fn otlp(&self) -> Option<eventline_telemetry::OtlpConfig> {
+        self.otlp_endpoint.as_ref().map(|e| eventline_telemetry::OtlpConfig {
+            endpoint: e.clone(),
+            service_name: self.service_name.clone(),
+            export_interval: self.export_interval,
+        })
+    }
+}
+
 /// The Parquet data lake (consumer group eventline-lake).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -407,6 +439,17 @@ impl Config {
             && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
         {
             return Err("invalid configuration `lake.warehouse_url`: must be a postgres:// URL".into());
+        }
+        if let Some(e) = &self.telemetry.otlp_endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(format!(
+                "invalid configuration `telemetry.otlp_endpoint` = {:?}: must be an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
+                eventline_model::secrets::redact_url(e)
+            ));
+        }
+        if self.telemetry.export_interval.is_zero() {
+            return Err("invalid configuration `telemetry.export_interval` = \"0s\": must be longer than 0".into());
         }
         if self.audit.checkpoint_records == 0 {
             return Err("invalid configuration `audit.checkpoint_records` = 0: must be at least 1".into());

@@ -50,7 +50,11 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(
+    verbose: u8,
+    quiet: bool,
+    otlp: Option<&eventline_telemetry::OtlpConfig>,
+) -> eventline_telemetry::Guard {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -61,17 +65,17 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EVENTLINE_LOG_LEVEL")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    match eventline_telemetry::init(filter, std::io::stderr().is_terminal(), otlp) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("eventline: {e}");
+            eventline_telemetry::Guard::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.quiet);
     let flags = FlagOverrides {
         data_dir: cli.global.data_dir.clone(),
         backend: cli.global.backend,
@@ -81,10 +85,19 @@ fn main() -> ExitCode {
     let config = match Config::load(cli.global.config.as_deref(), std::env::vars(), &flags) {
         Ok(c) => c,
         Err(e) => {
+            let _guard = init_tracing(cli.global.verbose, cli.global.quiet, None);
             eprintln!("eventline: {e}");
             return ExitCode::from(2);
         }
     };
+    // Spans are exported by `up` (and `bench`, to measure what exporting costs); a one-shot
+    // command only logs.
+    let otlp = if matches!(cli.command, cli::Command::Up(_) | cli::Command::Bench(_)) {
+        config.telemetry.otlp()
+    } else {
+        None
+    };
+    let _telemetry = init_tracing(cli.global.verbose, cli.global.quiet, otlp.as_ref());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
     match runtime.block_on(commands::run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -98,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(timeout, time_limit))
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(http_span).on_response(on_response))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, HeaderName::from_static("x-api-key")]))
         .with_state(state)
 }
@@ -187,6 +187,28 @@ async fn authorize(
     req.extensions_mut().insert(caller.key.clone());
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
+}
+
+/// The span of one request, named by its route template; an incoming W3C `traceparent` is its
+/// parent (the caller's trace continues).
+fn http_span(req: &Request) -> tracing::Span {
+    let route = req.extensions().get::<MatchedPath>().map_or("(unmatched)", |m| m.as_str());
+    let span = tracing::info_span!(
+        "http request",
+        otel.name = %format!("{} {route}", req.method()),
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(tp) = req.headers().get(eventline_pipeline::TRACEPARENT_HEADER).and_then(|v| v.to_str().ok()) {
+        eventline_telemetry::set_parent(&span, tp);
+    }
+    span
+}
+
+fn on_response(response: &Response, _latency: Duration, span: &tracing::Span) {
+    span.record("http.response.status_code", response.status().as_u16());
 }
 
 async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {

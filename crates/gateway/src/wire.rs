@@ -53,3 +53,19 @@ impl RecordView {
         }
     }
 }
+
+/// The request's valid W3C `traceparent` header (an invalid one is ignored, as the W3C
+/// recommendation asks).
+pub fn incoming_traceparent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(eventline_pipeline::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| eventline_pipeline::check_traceparent(v).is_ok())
+        .map(str::to_owned)
+}
+
+/// The `traceparent` what `span` writes carries: the span's own when spans are exported,
+/// otherwise the request's.
+pub fn traceparent_for(span: &tracing::Span, headers: &axum::http::HeaderMap) -> Option<String> {
+    eventline_telemetry::traceparent_or(span, incoming_traceparent(headers))
+}

@@ -53,6 +53,18 @@ pub enum Outcome {
     Reject(String),
 }
 
+impl Outcome {
+    /// `done`, `deferred`, `retry` or `reject`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Deferred => "deferred",
+            Outcome::Retry(_) => "retry",
+            Outcome::Reject(_) => "reject",
+        }
+    }
+}
+
 /// A failure of the whole batch (the database is gone): retried, then the runtime stops.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -360,7 +372,16 @@ impl ConsumerRuntime {
         let mut backoff = self.config.backoff();
         let mut attempt = 1;
         loop {
+            // Each traced record's processing joins its producer's trace (one span per record,
+            // as long as the batch it came in).
+            let spans = self.record_spans(&pending);
             let outcomes = retrying!(self, handler.handle(&pending));
+            for (span, outcome) in spans.iter().zip(&outcomes) {
+                if let Some(span) = span {
+                    span.record("outcome", outcome.label());
+                }
+            }
+            drop(spans);
             let mut ok: std::collections::HashMap<Arc<str>, u64> = std::collections::HashMap::new();
             let mut retry = Vec::new();
             let mut last_errors = Vec::new();
@@ -422,6 +443,31 @@ impl ConsumerRuntime {
                 }
             }
         }
+    }
+
+    /// A span per record that carries a `traceparent`, child of it; none when spans are not exported.
+    fn record_spans(&self, records: &[Record]) -> Vec<Option<tracing::Span>> {
+        if !eventline_telemetry::exporting() {
+            return Vec::new();
+        }
+        records
+            .iter()
+            .map(|r| {
+                let tp = r.header(crate::TRACEPARENT_HEADER).and_then(|v| std::str::from_utf8(v).ok())?;
+                let span = tracing::info_span!(
+                    "consume",
+                    otel.name = %format!("{} process {}", self.config.group, r.topic),
+                    otel.kind = "consumer",
+                    messaging.consumer.group.name = %self.config.group,
+                    messaging.destination.name = %r.topic,
+                    messaging.destination.partition.id = r.partition,
+                    messaging.kafka.offset = r.offset,
+                    outcome = tracing::field::Empty,
+                );
+                eventline_telemetry::set_parent(&span, tp);
+                Some(span)
+            })
+            .collect()
     }
 
     async fn dead_letter(&self, record: &Record, reason: &str, attempts: usize) -> Result<(), RuntimeError> {

@@ -43,6 +43,8 @@ struct Job {
     request: QueryRequest,
     route: Route,
     started: Instant,
+    /// The execution's span: the agent and the database commit are its children.
+    span: tracing::Span,
     reply: tokio::sync::oneshot::Sender<Result<Committed, ExecuteError>>,
 }
 
@@ -185,13 +187,26 @@ impl AgentExecutor {
     /// whose client went away) run it on a task of its own, so the caller's wait for the events
     /// is not cut short (the events themselves are safe in the outbox either way).
     pub async fn execute(&self, request: QueryRequest) -> Result<ExecutionResult, ExecuteError> {
+        use tracing::Instrument as _;
         let started = Instant::now();
-        let route = self.inner.planner.route(&request.query);
+        let span = tracing::info_span!("execute query", agent_id = tracing::field::Empty);
+        let route = span.in_scope(|| {
+            let _planner = tracing::info_span!("planner").entered();
+            self.inner.planner.route(&request.query)
+        });
+        if let Route::Agent(agent, _) = &route {
+            span.record("agent_id", agent.as_str());
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs.send(Job { request, route, started, reply }).await.map_err(|_| ExecuteError::Stopped)?;
+        let job = Job { request, route, started, span: span.clone(), reply };
+        self.jobs.send(job).await.map_err(|_| ExecuteError::Stopped)?;
         let committed = answer.await.map_err(|_| ExecuteError::Stopped)??;
         if let Some(seq) = committed.last_seq {
-            self.inner.outbox.wait_relayed(seq).await?;
+            self.inner
+                .outbox
+                .wait_relayed(seq)
+                .instrument(tracing::info_span!(parent: &span, "events appended"))
+                .await?;
         }
         committed.result
     }
@@ -208,7 +223,7 @@ async fn group_commit(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::Receiver<Job
             }
         }
         let (replies, work): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.reply, (j.request, j.route, j.started))).unzip();
+            jobs.into_iter().map(|j| (j.reply, (j.request, j.route, j.started, j.span))).unzip();
         let me = inner.clone();
         let results = inner.db.call(move |conn| me.run_group(conn, work)).await;
         for (reply, result) in replies.into_iter().zip(results) {
@@ -222,7 +237,7 @@ impl Inner {
     fn run_group(
         &self,
         conn: &mut rusqlite::Connection,
-        work: Vec<(QueryRequest, Route, Instant)>,
+        work: Vec<(QueryRequest, Route, Instant, tracing::Span)>,
     ) -> Vec<Result<Committed, ExecuteError>> {
         let n = work.len();
         let mut unit = match Unit::begin(conn) {
@@ -230,7 +245,10 @@ impl Inner {
             Err(e) => return (0..n).map(|_| Err(ExecuteError::Commit(e.to_string()))).collect(),
         };
         let mut results = Vec::with_capacity(n);
-        for (request, route, started) in work {
+        let mut spans = Vec::with_capacity(n);
+        for (request, route, started, span) in work {
+            let _entered = span.clone().entered();
+            spans.push(span);
             let result = match unit.prepare_cached("SAVEPOINT execution").and_then(|mut s| s.execute([])) {
                 Err(e) => Err(ExecuteError::Database(e)),
                 Ok(_) => {
@@ -251,7 +269,11 @@ impl Inner {
             };
             results.push(result);
         }
-        match unit.commit() {
+        // One commit for the group, a span for it in each execution's trace.
+        let commits: Vec<_> = spans.iter().map(|s| tracing::info_span!(parent: s, "database commit")).collect();
+        let committed = unit.commit();
+        drop(commits);
+        match committed {
             Ok(()) => results,
             Err(e) => {
                 tracing::error!(error = %e, executions = n, "committing a group of executions failed");
@@ -290,13 +312,19 @@ impl Inner {
                 });
                 let scopes = [Scope::whole(GATEWAY_COMPONENT, Location::AgentInput)];
                 let (_, alerts) = self.pipeline.findings(AGENT_EXECUTIONS, event, &scopes);
-                let last_seq = self.enqueue_alerts(unit, &alerts)?;
+                let traceparent = eventline_telemetry::traceparent_or(&tracing::Span::current(), traceparent);
+                let last_seq = self.enqueue_alerts(unit, &alerts, traceparent.as_deref())?;
                 return Ok(Committed { result: Err(ExecuteError::Unroutable), last_seq });
             }
         };
 
         // The agent works on the raw query; it never leaves this function.
+        let agent_span = tracing::info_span!("agent", agent_id = agent.as_str()).entered();
         let answer = agents::run(agent, unit, &AgentRequest::new(&user_id, &query));
+        // What this execution writes carries its trace: the events, and the conversation's change
+        // through capture.
+        let traceparent = eventline_telemetry::traceparent_or(&agent_span, traceparent);
+        drop(agent_span);
         let (status, output) = match answer {
             Ok(a) => (a.status, a.output),
             Err(e) => {
@@ -337,7 +365,7 @@ impl Inner {
             Location::AgentInput,
         )
         .scope(Scope::under("/output", agent.as_str(), Location::AgentOutput))
-        .traceparent(traceparent);
+        .traceparent(traceparent.clone());
         let prepared = self.pipeline.prepare(&self.spec, draft)?;
         let redacted_query =
             prepared.event.pointer("/input/query").and_then(Value::as_str).unwrap_or("[REDACTED]").to_owned();
@@ -348,7 +376,7 @@ impl Inner {
         let alerts = prepared.alerts.clone();
 
         let mut last_seq = Some(self.outbox.enqueue(unit, AGENT_EXECUTIONS, &prepared.record)?);
-        last_seq = self.enqueue_alerts(unit, &alerts)?.or(last_seq);
+        last_seq = self.enqueue_alerts(unit, &alerts, traceparent.as_deref())?.or(last_seq);
         let turn = json!({
             "execution_id": execution_id,
             "timestamp": event.timestamp,
@@ -357,7 +385,9 @@ impl Inner {
             "query": redacted_query,
             "output": output,
         });
-        conversations::append_turn(unit, &conversation_id, &user_id, turn)?;
+        crate::trace_context::traced(unit, traceparent.as_deref(), |c| {
+            conversations::append_turn(c, &conversation_id, &user_id, turn)
+        })?;
 
         let redactions = alerts
             .iter()
@@ -385,9 +415,13 @@ impl Inner {
         &self,
         conn: &rusqlite::Connection,
         alerts: &[ComplianceAlert],
+        traceparent: Option<&str>,
     ) -> Result<Option<i64>, ExecuteError> {
         let mut last = None;
-        for record in alert_records(alerts) {
+        for mut record in alert_records(alerts) {
+            if let Some(tp) = traceparent {
+                record = record.with_header(eventline_pipeline::TRACEPARENT_HEADER, tp.to_owned());
+            }
             last = Some(self.outbox.enqueue(conn, COMPLIANCE_ALERTS, &record)?);
         }
         Ok(last)

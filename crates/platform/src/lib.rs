@@ -28,4 +28,5 @@ pub mod planner;
 pub mod prices;
 pub mod seed;
 pub mod store;
+pub mod trace_context;
 pub mod users;

@@ -56,10 +56,17 @@ pub fn exists(conn: &Connection, user_id: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM Users WHERE UserId = ?1)")?.query_row([user_id], |r| r.get(0))
 }
 
-/// Creates or replaces the profile; returns it and whether it was created.
-pub fn put(conn: &mut Connection, user_id: &str, update: &ProfileUpdate) -> rusqlite::Result<(UserProfile, bool)> {
+/// Creates or replaces the profile; returns it and whether it was created. The change carries
+/// `traceparent` into capture (see [`crate::trace_context`]).
+pub fn put(
+    conn: &mut Connection,
+    user_id: &str,
+    update: &ProfileUpdate,
+    traceparent: Option<&str>,
+) -> rusqlite::Result<(UserProfile, bool)> {
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let tx = crate::store::sqlite::write_transaction(conn)?;
+    crate::trace_context::set(&tx, traceparent)?;
     let existed = exists(&tx, user_id)?;
     tx.execute(
         "INSERT INTO Users (UserId, Email, Name, Phone, CreatedAt, UpdatedAt) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -68,6 +75,7 @@ pub fn put(conn: &mut Connection, user_id: &str, update: &ProfileUpdate) -> rusq
         params![user_id, update.email, update.name, update.phone, now],
     )?;
     let profile = get(&tx, user_id)?.expect("just written");
+    crate::trace_context::clear(&tx, traceparent)?;
     tx.commit()?;
     Ok((profile, !existed))
 }
@@ -82,7 +90,7 @@ pub enum Deleted {
 }
 
 /// Deletes the profile unless the customer still holds products with the bank.
-pub fn delete(conn: &mut Connection, user_id: &str) -> rusqlite::Result<Deleted> {
+pub fn delete(conn: &mut Connection, user_id: &str, traceparent: Option<&str>) -> rusqlite::Result<Deleted> {
     let tx = crate::store::sqlite::write_transaction(conn)?;
     if !exists(&tx, user_id)? {
         return Ok(Deleted::NotFound);
@@ -100,7 +108,9 @@ pub fn delete(conn: &mut Connection, user_id: &str) -> rusqlite::Result<Deleted>
     if !held.is_empty() {
         return Ok(Deleted::HoldsProducts(held));
     }
+    crate::trace_context::set(&tx, traceparent)?;
     tx.execute("DELETE FROM Users WHERE UserId = ?1", [user_id])?;
+    crate::trace_context::clear(&tx, traceparent)?;
     tx.commit()?;
     Ok(Deleted::Deleted)
 }
@@ -114,15 +124,17 @@ mod tests {
     fn put_creates_then_replaces_and_delete_respects_products() {
         let (_dir, mut conn) = bank();
         let up = ProfileUpdate { email: "new@example.com".into(), name: "New".into(), phone: None };
-        let (p, created) = put(&mut conn, "u-2001", &up).unwrap();
+        let (p, created) = put(&mut conn, "u-2001", &up, None).unwrap();
         assert!(created);
         assert_eq!(p.email, "new@example.com");
-        let (p2, created) = put(&mut conn, "u-2001", &ProfileUpdate { name: "Renamed".into(), ..up }).unwrap();
+        let (p2, created) = put(&mut conn, "u-2001", &ProfileUpdate { name: "Renamed".into(), ..up }, None).unwrap();
         assert!(!created);
         assert_eq!((p2.name.as_str(), p2.created_at.as_str()), ("Renamed", p.created_at.as_str()));
-        assert_eq!(delete(&mut conn, "u-2001").unwrap(), Deleted::Deleted);
-        assert_eq!(delete(&mut conn, "u-2001").unwrap(), Deleted::NotFound);
-        assert!(matches!(delete(&mut conn, "u-1001").unwrap(), Deleted::HoldsProducts(p) if p.contains(&"cards")));
+        assert_eq!(delete(&mut conn, "u-2001", None).unwrap(), Deleted::Deleted);
+        assert_eq!(delete(&mut conn, "u-2001", None).unwrap(), Deleted::NotFound);
+        assert!(
+            matches!(delete(&mut conn, "u-1001", None).unwrap(), Deleted::HoldsProducts(p) if p.contains(&"cards"))
+        );
         assert!(get(&conn, "u-1001").unwrap().is_some());
     }
 }

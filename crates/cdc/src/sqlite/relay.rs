@@ -76,6 +76,8 @@ struct OutboxRow {
     changed_at: Timestamp,
     /// Bytes of the stored row images.
     bytes: usize,
+    /// The writer's trace context (a valid W3C traceparent, or none).
+    traceparent: Option<String>,
 }
 
 impl SqliteCapture {
@@ -151,7 +153,14 @@ impl SqliteCapture {
                     extra: Default::default(),
                 },
             );
+            // The change's writer traced it: the capture joins that trace, and the event carries it on.
+            let traceparent = row.traceparent.map(|tp| {
+                let span = tracing::info_span!("cdc capture", table = row.table.sql_name(), seq = row.seq);
+                eventline_telemetry::set_parent(&span, &tp);
+                eventline_telemetry::traceparent(&span).unwrap_or(tp)
+            });
             let draft = Draft::typed(&event, "cdc", Location::Event)
+                .traceparent(traceparent)
                 .system_header(SEQ_HEADER, row.seq.to_string())
                 .system_header(SOURCE_HEADER, self.source_id.clone());
             let mut prepared = self
@@ -301,7 +310,7 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Up to `batch` outbox rows after `relayed_upto`, in sequence order.
 fn read_batch(conn: &Connection, relayed_upto: i64, batch: usize) -> Result<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT seq, tbl, op, before, after, changed_at FROM {OUTBOX} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        "SELECT seq, tbl, op, before, after, changed_at, traceparent FROM {OUTBOX} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
     ))?;
     let raw = stmt
         .query_map([relayed_upto, batch as i64], |r| {
@@ -312,11 +321,12 @@ fn read_batch(conn: &Connection, relayed_upto: i64, batch: usize) -> Result<Vec<
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     raw.into_iter()
-        .map(|(seq, tbl, op, before, after, changed_at)| {
+        .map(|(seq, tbl, op, before, after, changed_at, traceparent)| {
             let bad = |reason: String| CdcError::BadRow { seq, reason };
             let table =
                 TABLES.into_iter().find(|t| t.sql_name() == tbl).ok_or_else(|| bad(format!("unknown table {tbl}")))?;
@@ -334,7 +344,18 @@ fn read_batch(conn: &Connection, relayed_upto: i64, batch: usize) -> Result<Vec<
             };
             let changed_at = changed_at.parse::<Timestamp>().map_err(|e| bad(e.to_string()))?;
             let bytes = before.as_ref().map_or(0, String::len) + after.as_ref().map_or(0, String::len);
-            Ok(OutboxRow { seq, table, kind, before: image(before)?, after: image(after)?, changed_at, bytes })
+            // A trace context someone else wrote into the table is not ours to fail on.
+            let traceparent = traceparent.filter(|t| eventline_pipeline::check_traceparent(t).is_ok());
+            Ok(OutboxRow {
+                seq,
+                table,
+                kind,
+                before: image(before)?,
+                after: image(after)?,
+                changed_at,
+                bytes,
+                traceparent,
+            })
         })
         .collect()
 }

@@ -3,6 +3,9 @@
 //! the writer's own transaction. A rolled-back transaction therefore leaves no change behind, and
 //! the outbox's AUTOINCREMENT sequence is the commit order (SQLite has one writer at a time).
 //!
+//! Each outbox row also takes the writer's trace context (`_eventline_trace_context`, see
+//! `eventline_platform::trace_context`), which the relay moves into the event's `traceparent`.
+//!
 //! Triggers are regenerated from the table's current columns every time capture starts, so a
 //! migration that adds a column is captured from then on.
 
@@ -53,10 +56,22 @@ pub fn install(conn: &mut Connection, tables: &[SourceTable]) -> Result<String> 
              op         TEXT NOT NULL,
              before     TEXT,
              after      TEXT,
-             changed_at TEXT NOT NULL
+             changed_at TEXT NOT NULL,
+             traceparent TEXT
          );
-         CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+         CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         {};",
+        eventline_platform::trace_context::DDL
     ))?;
+    // Outboxes made before changes carried their writer's trace.
+    let has_trace: bool = tx.query_row(
+        &format!("SELECT count(*) FROM pragma_table_info('{OUTBOX}') WHERE name = 'traceparent'"),
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_trace {
+        tx.execute_batch(&format!("ALTER TABLE {OUTBOX} ADD COLUMN traceparent TEXT"))?;
+    }
     tx.execute(
         &format!("INSERT OR IGNORE INTO {META} (key, value) VALUES ('source_id', ?1)"),
         [uuid::Uuid::now_v7().to_string()],
@@ -68,20 +83,21 @@ pub fn install(conn: &mut Connection, tables: &[SourceTable]) -> Result<String> 
             .query_map([name], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+        let trace = format!("(SELECT traceparent FROM {} WHERE id = 1)", eventline_platform::trace_context::TABLE);
         let new = row_image(name, &columns, "NEW");
         let old = row_image(name, &columns, "OLD");
         let t = quote(name);
         let lit = literal(name);
         for (op, body) in [
-            ("insert", format!("VALUES ({lit}, 'INSERT', NULL, {new}, {now})")),
-            ("update", format!("VALUES ({lit}, 'UPDATE', {old}, {new}, {now})")),
-            ("delete", format!("VALUES ({lit}, 'DELETE', {old}, NULL, {now})")),
+            ("insert", format!("VALUES ({lit}, 'INSERT', NULL, {new}, {now}, {trace})")),
+            ("update", format!("VALUES ({lit}, 'UPDATE', {old}, {new}, {now}, {trace})")),
+            ("delete", format!("VALUES ({lit}, 'DELETE', {old}, NULL, {now}, {trace})")),
         ] {
             let trigger = quote(&format!("_eventline_cdc_{name}_{op}"));
             tx.execute_batch(&format!(
                 "DROP TRIGGER IF EXISTS {trigger};
                  CREATE TRIGGER {trigger} AFTER {} ON {t} BEGIN
-                     INSERT INTO {OUTBOX} (tbl, op, before, after, changed_at) {body};
+                     INSERT INTO {OUTBOX} (tbl, op, before, after, changed_at, traceparent) {body};
                  END;",
                 op.to_uppercase()
             ))?;

@@ -46,11 +46,7 @@ pub async fn post(
     }
     // An incoming W3C trace context is continued in the events' headers; an invalid one is
     // ignored, as the W3C recommendation asks.
-    let traceparent = headers
-        .get(eventline_pipeline::TRACEPARENT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| eventline_pipeline::check_traceparent(v).is_ok())
-        .map(str::to_owned);
+    let traceparent = crate::wire::incoming_traceparent(&headers);
     let request = QueryRequest {
         user_id: body.user_id,
         conversation_id: body.conversation_id,
@@ -61,7 +57,10 @@ pub async fn post(
     // On its own task: if the client goes away the execution still finishes (a blocked card
     // always gets its event); shutdown waits for these tasks.
     let executor = state.executor().clone();
-    let run = state.inner.tracker.spawn(async move { executor.execute(request).await });
+    let run = state.inner.tracker.spawn(tracing::Instrument::instrument(
+        async move { executor.execute(request).await },
+        tracing::Span::current(),
+    ));
     let result = run.await.map_err(ApiError::internal)?;
     result.map(Json).map_err(|e| match e {
         ExecuteError::UnknownUser(id) => ApiError::not_found("user_not_found", format!("no user `{id}`")),

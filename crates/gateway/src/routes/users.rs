@@ -45,6 +45,7 @@ pub async fn put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<(StatusCode, Json<UserProfile>), ApiError> {
     check_id("user_id", &id, 64)?;
@@ -55,8 +56,13 @@ pub async fn put(
     }
     let update = validate(body)?;
     let target = id.clone();
-    let (profile, created) =
-        state.db().call(move |conn| users::put(conn, &target, &update)).await.map_err(ApiError::internal)?;
+    let span = tracing::info_span!("database write", table = "Users");
+    let traceparent = crate::wire::traceparent_for(&span, &headers);
+    let (profile, created) = state
+        .db()
+        .call(move |conn| span.in_scope(|| users::put(conn, &target, &update, traceparent.as_deref())))
+        .await
+        .map_err(ApiError::internal)?;
     let (kind, status) = if created { ("profile.created", 201) } else { ("profile.updated", 200) };
     state
         .inner
@@ -69,10 +75,18 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     check_id("user_id", &id, 64)?;
     let target = id.clone();
-    match state.db().call(move |conn| users::delete(conn, &target)).await.map_err(ApiError::internal)? {
+    let span = tracing::info_span!("database write", table = "Users");
+    let traceparent = crate::wire::traceparent_for(&span, &headers);
+    let deleted = state
+        .db()
+        .call(move |conn| span.in_scope(|| users::delete(conn, &target, traceparent.as_deref())))
+        .await
+        .map_err(ApiError::internal)?;
+    match deleted {
         Deleted::Deleted => {
             state.inner.security.record(
                 SecurityEvent::by(&caller, "profile.deleted", 204, "profile deleted")

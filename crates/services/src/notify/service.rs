@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -82,7 +83,14 @@ impl Handler for TakeIn {
         for r in records {
             let parsed = r.value_str().ok_or_else(|| "the record has no UTF-8 value".to_owned()).and_then(|body| {
                 serde_json::from_str::<ComplianceAlert>(body)
-                    .map(|alert| Incoming { alert, body: body.to_owned() })
+                    .map(|alert| Incoming {
+                        alert,
+                        body: body.to_owned(),
+                        traceparent: r
+                            .header(eventline_pipeline::TRACEPARENT_HEADER)
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                            .map(str::to_owned),
+                    })
                     .map_err(|e| format!("not a compliance alert: {e}"))
             });
             match parsed {
@@ -221,8 +229,14 @@ impl NotifyService {
         let routing = &self.routing;
         let mut results = std::pin::pin!(
             futures_util::stream::iter(due.into_iter().map(|d| async move {
+                // The delivery joins the trace of the request that raised the alert.
+                let span =
+                    tracing::info_span!("notification delivery", channel = %sender.name, attempt = d.attempts + 1);
+                if let Some(tp) = &d.traceparent {
+                    eventline_telemetry::set_parent(&span, tp);
+                }
                 let result = match serde_json::from_str::<ComplianceAlert>(&d.body) {
-                    Ok(alert) => sender.send(&alert, &d.body).await,
+                    Ok(alert) => sender.send(&alert, &d.body).instrument(span).await,
                     Err(e) => Err(format!("the stored alert is not readable: {e}")),
                 };
                 (Taken { alert_id: d.alert_id, attempts: d.attempts, body: d.body }, result)

@@ -16,6 +16,8 @@ use super::config::Routing;
 pub struct Incoming {
     pub alert: ComplianceAlert,
     pub body: String,
+    /// The trace the alert's record belongs to (its `traceparent` header).
+    pub traceparent: Option<String>,
 }
 
 fn now_text() -> String {
@@ -36,8 +38,8 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
     let mut created = 0;
     {
         let mut insert_alert = tx.prepare_cached(
-            "INSERT INTO notification_alerts (alert_id, alert_type, severity, component, field, event_time, body, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (alert_id) DO NOTHING",
+            "INSERT INTO notification_alerts (alert_id, alert_type, severity, component, field, event_time, body, received_at, traceparent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (alert_id) DO NOTHING",
         )?;
         let mut leader = tx.prepare_cached(
             "SELECT d.alert_id FROM notification_deliveries d JOIN notification_alerts a ON a.alert_id = d.alert_id
@@ -49,7 +51,7 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
             "INSERT INTO notification_deliveries (alert_id, channel, state, attempts, next_attempt_at, coalesced_into, updated_at)
              VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6) ON CONFLICT (alert_id, channel) DO NOTHING",
         )?;
-        for Incoming { alert, body } in alerts {
+        for Incoming { alert, body, traceparent } in alerts {
             let time = alert.timestamp.instant();
             let event_time = time.to_rfc3339_opts(SecondsFormat::Millis, true);
             let fresh = insert_alert.execute(params![
@@ -60,7 +62,8 @@ pub fn take_in(conn: &mut Connection, alerts: &[Incoming], routing: &Routing, no
                 alert.details.field,
                 event_time,
                 body,
-                received
+                received,
+                traceparent
             ])? == 1;
             if !fresh {
                 continue;
@@ -107,18 +110,19 @@ pub struct Due {
     pub alert_id: String,
     pub attempts: u32,
     pub body: String,
+    pub traceparent: Option<String>,
 }
 
 /// Up to `limit` pending deliveries of `channel` due at `now_ms`, oldest first.
 pub fn due(conn: &Connection, channel: &str, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.alert_id, d.attempts, a.body FROM notification_deliveries d
+        "SELECT d.alert_id, d.attempts, a.body, a.traceparent FROM notification_deliveries d
          JOIN notification_alerts a ON a.alert_id = d.alert_id
          WHERE d.channel = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
          ORDER BY d.next_attempt_at, a.event_time LIMIT ?3",
     )?;
     stmt.query_map(params![channel, now_ms, limit as i64], |r| {
-        Ok(Due { alert_id: r.get(0)?, attempts: r.get(1)?, body: r.get(2)? })
+        Ok(Due { alert_id: r.get(0)?, attempts: r.get(1)?, body: r.get(2)?, traceparent: r.get(3)? })
     })?
     .collect()
 }
