@@ -19,11 +19,13 @@ if (!baseUrl || !readKey || !shotPath) {
   process.exit(2);
 }
 
-const WAIT_MS = 30_000;
+const WAIT_MS = 30_000;    // each wait
+const OVERALL_MS = 180_000; // the whole run, whatever hangs
 const T = (id) => `[data-testid="${id}"]`;
 const consoleErrors = [];
 const expectedHttpErrors = [];
 let browser;
+let page;
 
 /** Polls fn (in node) until it returns a truthy value or ms pass; the error names `what` and the last state seen. */
 async function until(what, fn, ms = WAIT_MS) {
@@ -65,7 +67,7 @@ async function main() {
       '--disable-component-update', '--disable-sync'],
   });
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  const page = await context.newPage();
+  page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
 
   page.on('console', (msg) => {
@@ -96,7 +98,11 @@ async function main() {
 
   // 3. The right key: the dashboard shows.
   await page.locator(T('login-key')).fill(readKey);
-  await page.locator(T('login-submit')).click();
+  await page.locator(T('login-submit')).click(); // clears the old error at once
+  await page.waitForFunction(([d, e]) => !document.querySelector(d).hidden || document.querySelector(e).textContent.trim() !== '',
+    [T('dashboard'), T('login-error')]);
+  const loginError = (await page.locator(T('login-error')).textContent()).trim();
+  if (loginError) throw new Error(`signing in with the given key failed: ${loginError}`);
   await page.locator(T('dashboard')).waitFor({ state: 'visible' });
   await page.locator(T('login-form')).waitFor({ state: 'hidden' });
 
@@ -145,12 +151,24 @@ async function main() {
   }));
 }
 
+function fail(err) {
+  const error = String(err && err.message ? err.message : err).replace(/\u001b\[[0-9;]*m/g, '');
+  console.log(JSON.stringify({ ok: false, error, console_errors: consoleErrors }));
+}
+
+const watchdog = setTimeout(() => {
+  fail(new Error(`gave up after ${OVERALL_MS / 1000}s`));
+  process.exit(1);
+}, OVERALL_MS);
+
 try {
   await main();
   await browser.close();
   process.exit(0);
 } catch (err) {
-  console.log(JSON.stringify({ ok: false, error: String(err && err.message ? err.message : err), console_errors: consoleErrors }));
+  fail(err);
+  // What the page showed when it failed, for whoever reads the log.
+  if (page) await page.screenshot({ path: shotPath, fullPage: true }).catch(() => {});
   if (browser) await browser.close().catch(() => {});
   process.exit(1);
 }

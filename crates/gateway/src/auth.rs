@@ -135,6 +135,11 @@ impl KeyStore {
         found
     }
 
+    /// The key with id `id`.
+    pub fn by_id(&self, id: &str) -> Option<&ApiKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
     /// Adds a key (or replaces the one with the same id).
     pub fn insert(&mut self, key: ApiKey) {
         self.keys.retain(|k| k.id != key.id);

@@ -6,6 +6,8 @@
 //!   `POST /v1/integrations/crm/events`, `POST /v1/integrations/market-data`, `POST /v1/keys`, and
 //!   the log: `GET/POST /v1/topics`, `GET /v1/topics/{topic}`, `GET/POST /v1/topics/{topic}/records`,
 //!   `GET /v1/topics/{topic}/stream`), auth per route, body limit, timeout, graceful shutdown.
+//! - [`dashboard`]: the live dashboard at `/` (embedded assets, `GET /v1/dashboard/stream`);
+//!   [`session`]: its login, a short-lived `HttpOnly`, `SameSite=Strict` cookie honoured on GETs.
 //! - [`produce`]: one event on its way into a topic (schema, stamping, governance gate), shared
 //!   by `POST /v1/topics/{topic}/records` and `eventline produce`.
 //! - [`auth`]: keys and roles; [`keys`]: keys at rest and the `admin.key` bootstrap.
@@ -21,6 +23,7 @@
 //! ```
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod json;
 pub mod keys;
@@ -30,6 +33,7 @@ pub mod produce;
 mod routes;
 pub mod security;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod wire;
 

@@ -27,6 +27,7 @@ pub enum Body {
     Query,
     Profile,
     NewKey,
+    Login,
     /// A JSON object or an array of them (integrations, produce, topic creation).
     Events,
 }
@@ -61,7 +62,7 @@ const fn op(
 use Permission as P;
 
 /// Every route of the router.
-pub const OPERATIONS: [Operation; 23] = [
+pub const OPERATIONS: [Operation; 29] = [
     op("GET", "/healthz", None, "Liveness", Body::None, (200, "`{\"status\": \"ok\"}`"), &[]),
     op(
         "GET",
@@ -259,6 +260,52 @@ pub const OPERATIONS: [Operation; 23] = [
         (200, "text/event-stream"),
         &[404, 422],
     ),
+    op("GET", "/", None, "The live dashboard (HTML; log in with a `read` key)", Body::None, (200, "text/html"), &[]),
+    op(
+        "GET",
+        "/assets/{file}",
+        None,
+        "The dashboard's script and style sheet (embedded)",
+        Body::None,
+        (200, "app.js or app.css"),
+        &[404],
+    ),
+    op(
+        "POST",
+        "/v1/session",
+        None,
+        "Dashboard login: a `read` or `admin` key for a short-lived HttpOnly, SameSite=Strict session cookie (honoured on GET only)",
+        Body::Login,
+        (200, "`{key_id, role, expires_at}` and `Set-Cookie`"),
+        &[400, 401, 403, 415, 422],
+    ),
+    op(
+        "GET",
+        "/v1/session",
+        Some(P::ReadTopics),
+        "Who the session cookie (or bearer key) is",
+        Body::None,
+        (200, "`{key_id, role, expires_at}`"),
+        &[],
+    ),
+    op(
+        "DELETE",
+        "/v1/session",
+        None,
+        "Dashboard logout: ends the session, clears the cookie",
+        Body::None,
+        (204, "logged out"),
+        &[],
+    ),
+    op(
+        "GET",
+        "/v1/dashboard/stream",
+        Some(P::ReadTopics),
+        "Server-Sent Events: a `snapshot` every 2 s (topic rates, consumer lag, agents, alerts, audit, CDC lag, notifications)",
+        Body::None,
+        (200, "text/event-stream"),
+        &[],
+    ),
 ];
 
 /// The error every failure answers with.
@@ -347,6 +394,7 @@ pub fn document() -> OpenApi {
             Body::Query => Some(schema_ref("QueryBody")),
             Body::Profile => Some(schema_ref("ProfileBody")),
             Body::NewKey => Some(schema_ref("NewKey")),
+            Body::Login => Some(schema_ref("LoginBody")),
             Body::Events => Some(RefOr::T(events_schema())),
         };
         if let Some(schema) = body {
@@ -390,6 +438,7 @@ pub fn document() -> OpenApi {
         .schema_from::<crate::routes::query::QueryBody>()
         .schema_from::<crate::routes::users::ProfileBody>()
         .schema_from::<crate::routes::keys::NewKey>()
+        .schema_from::<crate::session::LoginBody>()
         .schema_from::<Role>()
         .schema_from::<ErrorBody>()
         .schema_from::<ErrorDetail>()

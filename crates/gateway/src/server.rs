@@ -83,12 +83,21 @@ pub fn router(state: AppState) -> Router {
                 .route_layer(auth(Permission::ReadTopics))
                 .merge(post(routes::topics::produce).route_layer(auth(Permission::Ingest))),
         )
-        .route("/v1/topics/{topic}/stream", get(routes::topics::stream).route_layer(auth(Permission::ReadTopics)));
+        .route("/v1/topics/{topic}/stream", get(routes::topics::stream).route_layer(auth(Permission::ReadTopics)))
+        .route(
+            "/v1/session",
+            get(crate::session::whoami)
+                .route_layer(auth(Permission::ReadTopics))
+                .merge(post(crate::session::login).delete(crate::session::logout)),
+        )
+        .route("/v1/dashboard/stream", get(crate::dashboard::stream).route_layer(auth(Permission::ReadTopics)));
     let timeout = state.inner.options.request_timeout;
     let open = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
-        .route("/openapi.json", get(crate::openapi::serve));
+        .route("/openapi.json", get(crate::openapi::serve))
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/{file}", get(crate::dashboard::asset));
     let open =
         if state.inner.options.metrics_here { open.route("/metrics", get(crate::metrics::render)) } else { open };
     open.merge(api)
@@ -156,16 +165,27 @@ async fn authorize(
         });
         ApiError::unauthorized(reason)
     };
-    let Some(header) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(refuse("missing `Authorization: Bearer <key>` header"));
+    let key = match req.headers().get(header::AUTHORIZATION) {
+        Some(header) => {
+            let Ok(text) = header.to_str() else { return Err(refuse("the Authorization header is not text")) };
+            let secret = bearer(text).map_err(refuse)?;
+            let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
+            keys.authenticate_key(secret).cloned().ok_or_else(|| refuse("unknown API key"))?
+        }
+        // The dashboard's session cookie, on reads only: a cookie the browser adds by itself
+        // must never be able to change anything.
+        None => match crate::session::token(req.headers()).filter(|_| req.method() == Method::GET) {
+            Some(token) => {
+                let key_id = state.inner.sessions.get(token).map(|(id, _)| id);
+                let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
+                // A revoked key's sessions end with it.
+                key_id
+                    .and_then(|id| keys.by_id(&id).cloned())
+                    .ok_or_else(|| refuse("the session expired or was ended; log in again"))?
+            }
+            None => return Err(refuse("missing `Authorization: Bearer <key>` header")),
+        },
     };
-    let Ok(text) = header.to_str() else { return Err(refuse("the Authorization header is not text")) };
-    let secret = bearer(text).map_err(refuse)?;
-    let key = {
-        let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.authenticate_key(secret).cloned()
-    };
-    let key = key.ok_or_else(|| refuse("unknown API key"))?;
     let caller = Caller { key, address, method, route };
     if !caller.key.role.allows(perm) {
         let roles: Vec<&str> = perm.roles().iter().map(|r| r.as_str()).collect();

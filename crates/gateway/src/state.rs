@@ -48,6 +48,8 @@ pub struct GatewayOptions {
     pub max_batch_events: usize,
     /// Serve `GET /metrics` on the API's address (false when `[metrics] listen` moves it).
     pub metrics_here: bool,
+    /// How long a dashboard session cookie lives.
+    pub session_ttl: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -57,6 +59,7 @@ impl Default for GatewayOptions {
             request_timeout: Duration::from_secs(30),
             max_batch_events: MAX_BATCH_EVENTS,
             metrics_here: true,
+            session_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -81,6 +84,12 @@ pub(crate) struct Inner {
     /// The running analytics (`GET /v1/analytics/agents`); without it the figures are computed
     /// from the log on each request.
     pub analytics: Option<eventline_services::analytics::AnalyticsService>,
+    /// The dashboard's browser sessions.
+    pub sessions: crate::session::Sessions,
+    /// The last audit chain check the dashboard showed, and when it ran.
+    pub audit_status: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+    /// Change data capture's lag in microseconds, when capture runs in this process.
+    pub cdc_lag: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl AppState {
@@ -98,6 +107,9 @@ impl AppState {
                 security,
                 data_dir: None,
                 analytics: None,
+                sessions: crate::session::Sessions::new(options.session_ttl),
+                audit_status: std::sync::Mutex::new(None),
+                cdc_lag: None,
             }),
         }
     }
@@ -106,6 +118,14 @@ impl AppState {
     pub fn with_analytics(mut self, analytics: eventline_services::analytics::AnalyticsService) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.analytics = Some(analytics);
+        }
+        self
+    }
+
+    /// Where change data capture keeps its lag (microseconds), for the dashboard. Call before serving.
+    pub fn with_cdc_lag(mut self, lag_us: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cdc_lag = Some(lag_us);
         }
         self
     }

@@ -54,6 +54,8 @@ pub struct SqliteCapture {
     /// Highest sequence number deleted from the outbox.
     deleted_upto: i64,
     last_delete: std::time::Instant,
+    /// Capture lag in microseconds as of the last batch (for status displays).
+    lag_us: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Relayed rows are deleted in bulk, off the latency path: once this many are pending deletion...
@@ -111,7 +113,15 @@ impl SqliteCapture {
             relayed_upto: 0,
             deleted_upto: 0,
             last_delete: std::time::Instant::now(),
+            lag_us: Arc::default(),
         })
+    }
+
+    /// Shares `gauge` as where this capture keeps its lag (microseconds), so a reopened capture
+    /// goes on updating what a status display reads.
+    pub fn with_lag_gauge(mut self, gauge: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.lag_us = gauge;
+        self
     }
 
     /// This database's capture source id.
@@ -125,6 +135,7 @@ impl SqliteCapture {
         let rows = self.on_conn(move |c| read_batch(c, upto, batch)).await?;
         let Some(last_seq) = rows.last().map(|r| r.seq) else {
             metrics::gauge!("eventline_cdc_lag_seconds", "source" => "sqlite").set(0.0);
+            self.lag_us.store(0, std::sync::atomic::Ordering::Relaxed);
             metrics::gauge!("eventline_cdc_lag_bytes", "source" => "sqlite").set(0.0);
             self.delete_relayed().await?;
             return Ok(0);
@@ -196,6 +207,7 @@ impl SqliteCapture {
         // How far behind the database capture is: the oldest change of this batch, now durable.
         let lag_s = (chrono::Utc::now().timestamp_millis() - oldest_ms).max(0) as f64 / 1000.0;
         metrics::gauge!("eventline_cdc_lag_seconds", "source" => "sqlite").set(lag_s);
+        self.lag_us.store((lag_s * 1e6) as u64, std::sync::atomic::Ordering::Relaxed);
         // The captured changes that were waiting when this batch was read.
         metrics::gauge!("eventline_cdc_lag_bytes", "source" => "sqlite").set(batch_bytes as f64);
         // Only now, with every event durable, may the rows go.

@@ -123,8 +123,14 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         log.backend(),
         db_path.display()
     );
+    eprintln!(
+        "eventline: dashboard on http://{reachable}/ (log in with a key of role read, or the admin key in {})",
+        admin.path.display()
+    );
 
     let readiness = Arc::new(Readiness::default());
+    let cdc_lag = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let capture = capture.with_lag_gauge(cdc_lag.clone());
     let prices = PriceFeed::new(log.clone(), db.clone());
     let signer = AuditSigner::load_or_create(&config.data_dir).context("cannot load the audit signing key")?;
     eprintln!("eventline: audit trail signing key {} (public)", signer.public_key_hex());
@@ -159,7 +165,8 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     };
     let state = AppState::new(executor, key_store, readiness.clone(), options)
         .with_data_dir(&config.data_dir)
-        .with_analytics(analytics.clone());
+        .with_analytics(analytics.clone())
+        .with_cdc_lag(cdc_lag.clone());
 
     if let Some(addr) = config.metrics.listen.filter(|_| config.metrics.enabled) {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -198,7 +205,7 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         let lake = lake.clone();
         async move { lake.run(stop).await }
     });
-    let relay = Relay { capture: Some(capture), db_path, pipeline, readiness };
+    let relay = Relay { capture: Some(capture), db_path, pipeline, readiness, lag: cdc_lag };
     let outbox_relay = run_outbox(outbox, capture_stopped.clone());
 
     let control = async {
@@ -273,6 +280,7 @@ struct Relay {
     db_path: PathBuf,
     pipeline: Pipeline,
     readiness: Arc<Readiness>,
+    lag: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Relay {
@@ -322,7 +330,7 @@ impl Relay {
     }
 
     async fn reopen(&self, path: &Path) -> anyhow::Result<SqliteCapture> {
-        Ok(SqliteCapture::open(path, self.pipeline.clone()).await?)
+        Ok(SqliteCapture::open(path, self.pipeline.clone()).await?.with_lag_gauge(self.lag.clone()))
     }
 
     /// Sleeps `backoff` (or until stopped) and returns the next, longer one (at most 30 s).

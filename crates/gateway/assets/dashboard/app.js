@@ -78,12 +78,22 @@
     const d = new Date(ms);
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
   }
-  /** Rounds up to 1, 2, 2.5 or 5 times a power of ten: a chart's top. */
-  function niceMax(v) {
+  /** 1, 2, 2.5 or 5 times a power of ten, at least v. */
+  function niceStep(v) {
     if (!(v > 0)) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
-    return 10 * p;
+    return [1, 2, 2.5, 5, 10].find((m) => v <= m * p + 1e-12) * p;
+  }
+  /** A chart's top and grid step: at most four round steps covering v. */
+  function niceScale(v) {
+    const step = niceStep(Math.max(v, 1e-9) / 4);
+    return { step, top: Math.max(1, Math.ceil(v / step - 1e-9)) * step };
+  }
+  const niceMax = (v) => niceScale(v).top;
+  /** An axis label: as many decimals as the grid step needs. */
+  function fmtAxis(v, step) {
+    if (v >= 1e4) return fmtNum(v);
+    return v.toFixed(step >= 1 ? 0 : Number.isInteger(Math.round(step * 1e6) / 1e5) ? 1 : 2);
   }
 
   // ---------------------------------------------------------------- API
@@ -186,18 +196,18 @@
       // Stretch the first minutes over the width instead of squeezing them to the right.
       const t0 = Math.min(t1 - 20000, this.times.length ? this.times[0] : t1);
       const shown = this.series.filter((s) => !s.zero && !this.hidden.has(s.id));
-      let top = 0;
-      for (const s of shown) for (const p of s.points) top = Math.max(top, p[1]);
-      top = niceMax(top);
+      let peak = 0;
+      for (const s of shown) for (const p of s.points) peak = Math.max(peak, p[1]);
+      const { top, step: ystep } = niceScale(peak > 0 ? peak : 1);
       const x = (t) => m.l + ((t - t0) / (t1 - t0)) * (W - m.l - m.r);
       const y = (v) => m.t + (1 - v / top) * (H - m.t - m.b);
       this.geo = { x, y, m, W, H, t0, t1 };
 
       const svg = sv('svg', { class: 'chart-svg', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img' });
-      for (let i = 0; i <= 4; i++) { // horizontal grid with value labels
-        const v = (top * i) / 4, yy = y(v).toFixed(1);
+      for (let i = 0; i * ystep <= top + 1e-9; i++) { // horizontal grid with value labels
+        const v = i * ystep, yy = y(v).toFixed(1);
         svg.append(sv('line', { class: 'grid', x1: m.l, x2: W - m.r, y1: yy, y2: yy }),
-          sv('text', { class: 'axis', x: m.l - 6, y: +yy + 4, 'text-anchor': 'end', text: this.fmt(v) }));
+          sv('text', { class: 'axis', x: m.l - 6, y: +yy + 4, 'text-anchor': 'end', text: fmtAxis(v, ystep) }));
       }
       const span = (t1 - t0) / 1000; // time ticks, counted back from now
       const step = [5, 10, 15, 30, 60, 120, 300].find((s) => span / s <= 6) || 600;

@@ -64,6 +64,7 @@ pub async fn delete(
         }
     }
     state.inner.keys.write().unwrap_or_else(|p| p.into_inner()).remove(&key_id);
+    state.inner.sessions.close_key(&key_id);
     tracing::info!(key_id = %key_id, "API key revoked");
     state
         .inner
