@@ -112,8 +112,8 @@ async function main() {
   if (await page.locator(T('login-form')).isVisible()) throw new Error('login form shown again after reload');
 
   // 5. Every live panel has data.
-  const want = ['card', 'loan', 'wealth'];
-  let panels = await until('live panels (topic rates, agents card/loan/wealth, alerts, audit intact)', async () => {
+  const want = ['card_agent', 'loan_agent', 'wealth_agent'];
+  let panels = await until('live panels (topic rates, agents card_agent/loan_agent/wealth_agent, alerts, audit intact)', async () => {
     const p = await readPanels(page);
     const agentsOk = want.every((a) => p.agents.some((r) => r.agent === a && isNum(r.p50) && isNum(r.p99)));
     return { ...p, ok: p.topics.length > 0 && agentsOk && p.alerts >= 1 && p.audit === 'intact' };

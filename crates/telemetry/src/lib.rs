@@ -89,7 +89,15 @@ pub fn init(
         .build()
         .map_err(|e| TelemetryError(format!("the OTLP exporter for `{}`: {e}", otlp.endpoint)))?;
     let batch = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(otlp.export_interval).build())
+        .with_batch_config(
+            // Room for a few seconds of spans of a busy gateway (~12 spans a query); beyond it
+            // spans are dropped, never waited for.
+            BatchConfigBuilder::default()
+                .with_scheduled_delay(otlp.export_interval)
+                .with_max_queue_size(65_536)
+                .with_max_export_batch_size(2_048)
+                .build(),
+        )
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(batch)
