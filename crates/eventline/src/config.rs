@@ -277,11 +277,19 @@ pub struct TelemetrySection {
     /// Spans are sent at least this often.
     #[serde(with = "duration")]
     pub export_interval: Duration,
+    /// The share of traces started here that are recorded, 0.0 – 1.0 (a caller's `traceparent`
+    /// keeps the caller's decision). Lower it on a busy gateway: see BENCHMARKS.md.
+    pub sample_ratio: f64,
 }
 
 impl Default for TelemetrySection {
     fn default() -> Self {
-        Self { otlp_endpoint: None, service_name: "eventline".into(), export_interval: Duration::from_secs(5) }
+        Self {
+            otlp_endpoint: None,
+            service_name: "eventline".into(),
+            export_interval: Duration::from_secs(5),
+            sample_ratio: 1.0,
+        }
     }
 }
 
@@ -292,6 +300,7 @@ impl TelemetrySection {
             endpoint: e.clone(),
             service_name: self.service_name.clone(),
             export_interval: self.export_interval,
+            sample_ratio: self.sample_ratio,
         })
     }
 }
@@ -446,6 +455,12 @@ impl Config {
             return Err(format!(
                 "invalid configuration `telemetry.otlp_endpoint` = {:?}: must be an http:// or https:// URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
                 eventline_model::secrets::redact_url(e)
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(format!(
+                "invalid configuration `telemetry.sample_ratio` = {}: must be from 0.0 (none) to 1.0 (every trace)",
+                self.telemetry.sample_ratio
             ));
         }
         if self.telemetry.export_interval.is_zero() {

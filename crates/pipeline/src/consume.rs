@@ -453,7 +453,10 @@ impl ConsumerRuntime {
         records
             .iter()
             .map(|r| {
-                let tp = r.header(crate::TRACEPARENT_HEADER).and_then(|v| std::str::from_utf8(v).ok())?;
+                let tp = r
+                    .header(crate::TRACEPARENT_HEADER)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .filter(|tp| eventline_telemetry::sampled(tp))?;
                 let span = tracing::info_span!(
                     "consume",
                     otel.name = %format!("{} process {}", self.config.group, r.topic),

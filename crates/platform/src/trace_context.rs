@@ -17,9 +17,9 @@ pub const DDL: &str = "CREATE TABLE IF NOT EXISTS _eventline_trace_context (
 )";
 
 /// Makes `traceparent` the trace context of the changes that follow on `conn` (inside the
-/// writer's transaction); nothing without one.
+/// writer's transaction); nothing without one, or for a trace that is not recorded.
 pub fn set(conn: &Connection, traceparent: Option<&str>) -> rusqlite::Result<()> {
-    if let Some(tp) = traceparent {
+    if let Some(tp) = traceparent.filter(|tp| eventline_telemetry::sampled(tp)) {
         conn.prepare_cached("INSERT OR REPLACE INTO _eventline_trace_context (id, traceparent) VALUES (1, ?1)")?
             .execute([tp])?;
     }
@@ -28,7 +28,7 @@ pub fn set(conn: &Connection, traceparent: Option<&str>) -> rusqlite::Result<()>
 
 /// Ends what [`set`] began (before the transaction commits).
 pub fn clear(conn: &Connection, traceparent: Option<&str>) -> rusqlite::Result<()> {
-    if traceparent.is_some() {
+    if traceparent.is_some_and(eventline_telemetry::sampled) {
         conn.prepare_cached("DELETE FROM _eventline_trace_context WHERE id = 1")?.execute([])?;
     }
     Ok(())

@@ -29,6 +29,9 @@ pub struct OtlpConfig {
     pub service_name: String,
     /// Spans wait at most this long in the batch before they are sent.
     pub export_interval: Duration,
+    /// The share of new traces recorded (0.0 – 1.0); a trace a caller started keeps the caller's
+    /// decision (the `sampled` flag of its `traceparent`).
+    pub sample_ratio: f64,
 }
 
 /// What could not be set up.
@@ -99,13 +102,24 @@ pub fn init(
                 .build(),
         )
         .build();
+    let sampler = opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(otlp.sample_ratio.clamp(0.0, 1.0)),
+    ));
     let provider = SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_span_processor(batch)
         .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(otlp.service_name.clone()).build())
         .build();
     let tracer = provider.tracer("eventline");
-    let otel =
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    // Spans carry what names them and their own fields: no source locations, thread names or
+    // busy/idle timings (each an attribute on every span; encoding them was most of the cost).
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::registry().with(fmt).with(otel).try_init().map_err(|e| TelemetryError(e.to_string()))?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     EXPORTING.store(true, Ordering::Relaxed);
@@ -132,6 +146,15 @@ impl Injector for Out {
             self.0 = Some(value);
         }
     }
+}
+
+/// Whether a W3C `traceparent` says its trace is recorded (the `sampled` flag). Work that only
+/// feeds a trace (a span per consumed record, the writer's context for capture) is skipped for
+/// traces that are not.
+pub fn sampled(traceparent: &str) -> bool {
+    exporting()
+        && traceparent.len() == 55
+        && u8::from_str_radix(&traceparent[53..55], 16).is_ok_and(|flags| flags & 1 == 1)
 }
 
 /// Makes `span` a child of the W3C `traceparent` (a remote parent). Does nothing when spans are
@@ -169,6 +192,16 @@ pub fn traceparent_or(span: &tracing::Span, given: Option<String>) -> Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sampled_flag_is_read_from_the_traceparent() {
+        EXPORTING.store(true, Ordering::Relaxed);
+        assert!(sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+        assert!(!sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"));
+        assert!(!sampled("00-short-01"));
+        EXPORTING.store(false, Ordering::Relaxed);
+        assert!(!sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+    }
 
     #[test]
     fn the_traces_url_is_the_endpoint_with_the_otlp_path() {
