@@ -514,7 +514,7 @@ async fn postgres_restarted_mid_stream_capture_resumes() {
         })
     };
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/services/postgres.sh");
+    let script = &format!("{}/../../scripts/services/postgres.sh", std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = tokio::process::Command::new("bash").arg(script).arg("restart").output().await.unwrap();
     assert!(out.status.success(), "restart: {}", String::from_utf8_lossy(&out.stderr));
     writer.await.unwrap();

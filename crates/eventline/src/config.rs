@@ -554,7 +554,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_the_defaults() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../eventline.example.toml");
+        let example = &format!("{}/../../eventline.example.toml", std::env::var("CARGO_MANIFEST_DIR").unwrap());
         let c = Config::load(Some(Path::new(example)), [], &FlagOverrides::default()).unwrap();
         let mut want = Config::default();
         want.topics.overrides = c.topics.overrides.clone();

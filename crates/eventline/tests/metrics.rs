@@ -99,7 +99,11 @@ async fn prometheus_scrapes_every_promised_metric_and_the_grafana_dashboard_uses
 
     // The Grafana dashboard queries only what is exported.
     let dashboard: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/eventline.json")).unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/../../deploy/grafana/eventline.json",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap()
+        ))
+        .unwrap(),
     )
     .unwrap();
     let mut used = BTreeSet::new();

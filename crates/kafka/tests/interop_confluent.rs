@@ -17,7 +17,11 @@ use eventline_model::schema;
 use eventline_model::topics::{Acks, Compression, TopicSpec};
 use serde_json::Value;
 
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/confluent_peer.py");
+/// The peer script of this checkout (read at run time: a test binary built in another clone of the
+/// same path-less fingerprint would otherwise point into that clone).
+fn peer_script() -> String {
+    format!("{}/tests/interop/confluent_peer.py", std::env::var("CARGO_MANIFEST_DIR").unwrap())
+}
 
 /// Events in the seed's format, as eventline writes them (compact JSON, contract field names).
 const SEED_EVENTS: [(&str, &str); 3] = [
@@ -47,7 +51,7 @@ fn python() -> String {
 
 fn peer(args: &[&str], stdin: &str) -> Vec<Value> {
     let mut child = Command::new(python())
-        .arg(PEER)
+        .arg(peer_script())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
