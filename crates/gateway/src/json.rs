@@ -58,7 +58,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 } else {
                     path
                 };
-                ApiError::invalid_field(field, reason)
+                ApiError::invalid_field(field_name(&field), without_value(&reason))
             }
             _ => {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"))
@@ -70,6 +70,36 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
     Ok(value)
+}
+
+/// A field name as the caller wrote it, if it looks like one: a key of the caller's JSON may itself
+/// be a PII value, and an error must never repeat that.
+fn field_name(field: &str) -> String {
+    let plain = field.len() <= 64
+        && field.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+        && field.bytes().filter(u8::is_ascii_digit).count() < 6;
+    if plain { field.to_owned() } else { "(a field whose name is not shown)".to_owned() }
+}
+
+/// serde's reason without the offending value: `invalid type: string "219-09-9999", expected
+/// u32` → `invalid type: expected u32`; `unknown variant `x`, expected one of …` → `unknown value,
+/// expected one of …`; `unknown field `x`, expected …` → `unknown field, expected …`.
+fn without_value(reason: &str) -> String {
+    for (prefix, plain) in [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+        ("invalid length ", "invalid length"),
+        ("unknown variant ", "unknown value"),
+        ("unknown field ", "unknown field"),
+    ] {
+        if reason.starts_with(prefix) {
+            return match reason.rfind(", expected") {
+                Some(at) => format!("{plain}{}", &reason[at..]),
+                None => plain.to_owned(),
+            };
+        }
+    }
+    reason.to_owned()
 }
 
 #[cfg(test)]
@@ -98,5 +128,19 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "malformed_json"));
         assert_eq!(parse::<Body>(b"  ").unwrap_err().status, StatusCode::BAD_REQUEST);
         assert!(parse::<Body>(br#"{"query": "x"} trailing"#).is_err());
+    }
+
+    #[test]
+    fn errors_never_repeat_the_offending_value() {
+        let e = parse::<Body>(br#"{"query": "x", "n": "219-09-9999"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("n"));
+        assert!(!e.message.contains("219-09-9999") && e.message.contains("expected u32"), "{}", e.message);
+        let e = parse::<Body>(br#"{"query": "x", "n": -4111111111111111}"#).unwrap_err();
+        assert!(!e.message.contains("4111111111111111"), "{}", e.message);
+        // A key that is a value: neither the field nor the message repeats it.
+        let e = parse::<Body>(br#"{"query": "x", "4111111111111111": 1}"#).unwrap_err();
+        assert!(!format!("{e:?}").contains("4111111111111111"), "{e:?}");
+        let e = parse::<Body>(br#"{"query": "x", "jane.doe@example.com": 1}"#).unwrap_err();
+        assert!(!format!("{e:?}").contains("jane.doe"), "{e:?}");
     }
 }

@@ -41,15 +41,16 @@ pub struct RecordOptions {
     pub headers: Vec<Header>,
     /// Fill in `_metadata` and `timestamp` where missing.
     pub stamp: bool,
+    /// Sent through the API (not by the operator's `eventline produce`): on a built-in topic the
+    /// caller may not name the producer.
+    pub from_caller: bool,
 }
 
 /// The draft of one line.
 pub fn draft(line: &str, opts: &RecordOptions) -> Draft {
-    Draft::text(line, PRODUCE_COMPONENT, Location::InboundPayload)
-        .stamped(opts.stamp)
-        .key(opts.key.clone())
-        .partition(opts.partition)
-        .headers(opts.headers.clone())
+    let draft = Draft::text(line, PRODUCE_COMPONENT, Location::InboundPayload);
+    let draft = if opts.from_caller { draft.from_caller() } else { draft };
+    draft.stamped(opts.stamp).key(opts.key.clone()).partition(opts.partition).headers(opts.headers.clone())
 }
 
 /// Prepares `lines` in order up to the first that is refused; returns the prepared events and,

@@ -990,9 +990,53 @@ async fn ingest_keys_cannot_forge_changes_executions_or_alerts() {
     let tick = r#"{"symbol":"AAPL","price":1.0,"currency":"USD"}"#;
     assert_eq!(post(&ingest, "external.market.data", tick).await.unwrap().status(), StatusCode::OK);
     assert_eq!(post(&ingest, "partner.feed", r#"{"n":1}"#).await.unwrap().status(), StatusCode::OK);
+    // A caller cannot name the producer of a built-in topic's event (a user topic's is theirs).
+    let posing = r#"{"symbol":"AAPL","price":1.0,"currency":"USD","_metadata":{"producer":"core-banking"}}"#;
+    let (status, e) = error_of(post(&ingest, "external.market.data", posing).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("/_metadata/producer"), "{e}");
+    let r = s
+        .req(reqwest::Method::POST, "/v1/integrations/market-data", Some(&ingest))
+        .json(&json!({"symbol": "AAPL", "price": 1.0, "currency": "USD", "_metadata": {"producer": "core-banking"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let own = r#"{"n":1,"_metadata":{"producer":"partner-x"}}"#;
+    assert_eq!(post(&ingest, "partner.feed", own).await.unwrap().status(), StatusCode::OK);
     // The admin key (the CLI's, through a running up) may write anywhere.
     let admin = post(&s.admin, "compliance.alerts", forged).await.unwrap();
     assert_eq!(admin.status(), StatusCode::OK, "{}", admin.text().await.unwrap());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_name_the_field_but_never_repeat_the_value() {
+    let s = Server::start().await;
+    // A wrong type, a value in an unknown key, an unknown topic option: the answer names where,
+    // not what.
+    for body in [
+        json!({"user_id": "u-1001", "query": "card balance", "conversation_id": 4111111111111111u64}),
+        json!({"user_id": "u-1001", "query": "card balance", "219-09-9999": true}),
+        json!({"user_id": ["jane.doe@example.com"], "query": "card balance"}),
+    ] {
+        let r = s.req(reqwest::Method::POST, "/v1/query", Some(&s.admin)).json(&body).send().await.unwrap();
+        let (status, e) = error_of(r).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let text = e.to_string();
+        for secret in ["4111111111111111", "219-09-9999", "jane.doe"] {
+            assert!(!text.contains(secret), "{secret} echoed: {text}");
+        }
+    }
+    let r = s
+        .req(reqwest::Method::GET, "/v1/topics/agent.executions/records", Some(&s.admin))
+        .query(&[("offset", "219-09-9999")])
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!e.to_string().contains("219-09-9999") && e.to_string().contains("offset"), "{e}");
     s.shutdown().await;
 }
 

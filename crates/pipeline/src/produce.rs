@@ -62,6 +62,9 @@ pub struct Draft {
     scopes: Vec<Scope>,
     /// Built from a typed model event of this topic: valid for it by construction.
     typed_for: Option<&'static str>,
+    /// Sent by a caller outside eventline (an API request): on a built-in topic its producer is
+    /// eventline's to name.
+    from_caller: bool,
 }
 
 impl Draft {
@@ -76,6 +79,7 @@ impl Draft {
             system_headers: Vec::new(),
             traceparent: None,
             scopes: vec![Scope::whole(component, location)],
+            from_caller: false,
         }
     }
 
@@ -95,6 +99,13 @@ impl Draft {
     /// check (an event the policy changed is still validated again).
     pub fn typed(event: &impl eventline_model::events::Event, component: &str, location: Location) -> Self {
         Self { typed_for: Some(event.topic()), ..Self::with(Body::Json(event.to_value()), component, location) }
+    }
+
+    /// The event comes from a caller outside eventline (the HTTP API): on a built-in topic it may
+    /// not name a `_metadata.producer` other than the pipeline's.
+    pub fn from_caller(mut self) -> Self {
+        self.from_caller = true;
+        self
     }
 
     /// Fill in `_metadata` (UUID v7 id, the pipeline's producer, now) and `timestamp` where missing.
@@ -174,6 +185,10 @@ pub enum EventError {
     ReservedHeader(String),
     #[error("header `traceparent`: {0}")]
     Traceparent(String),
+    #[error(
+        "`/_metadata/producer`: on the built-in topic `{0}` eventline names the producer; leave it out (or send it with stamping)"
+    )]
+    ReservedProducer(String),
 }
 
 fn list(violations: &[Violation]) -> String {
@@ -189,6 +204,7 @@ impl EventError {
             }
             EventError::ReservedHeader(name) => Some(name.clone()),
             EventError::Traceparent(_) => Some(TRACEPARENT_HEADER.to_owned()),
+            EventError::ReservedProducer(_) => Some("/_metadata/producer".to_owned()),
             EventError::NotJson(_) => None,
         }
     }
@@ -320,6 +336,12 @@ impl Pipeline {
         if draft.stamp {
             Metadata::stamp_missing(&mut event, &self.inner.producer);
             verbatim = None;
+        }
+        if draft.from_caller
+            && eventline_model::topics::is_builtin(&spec.name)
+            && event.pointer("/_metadata/producer").is_some_and(|p| p.as_str() != Some(self.inner.producer.as_str()))
+        {
+            return Err(EventError::ReservedProducer(spec.name.clone()));
         }
         if draft.typed_for == Some(spec.name.as_str()) && !draft.stamp {
             return Ok(Admitted { event, verbatim, draft });

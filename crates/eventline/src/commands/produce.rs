@@ -50,7 +50,13 @@ pub async fn run(args: ProduceArgs, config: &Config) -> anyhow::Result<()> {
         None => {
             let gate = crate::gate::load(config)?;
             let acks = args.acks.unwrap_or(spec.acks);
-            let opts = RecordOptions { key: args.key.clone(), partition: args.partition, headers, stamp: args.stamp };
+            let opts = RecordOptions {
+                key: args.key.clone(),
+                partition: args.partition,
+                headers,
+                stamp: args.stamp,
+                from_caller: false,
+            };
             let pipeline = Pipeline::new(access.log, Some(Arc::new(gate)), config.producer.clone());
             Sink::Local { pipeline, spec, acks, opts }
         }

@@ -89,7 +89,7 @@ pub async fn records(
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n <= MAX_LIMIT => n,
-            _ => return Err(ApiError::invalid_field("limit", format!("`{v}`: give a number from 0 to {MAX_LIMIT}"))),
+            _ => return Err(ApiError::invalid_field("limit", format!("give a number from 0 to {MAX_LIMIT}"))),
         },
     };
     let log = state.executor().log();
@@ -134,7 +134,7 @@ pub async fn stream(
     let from_beginning = match q.get("from") {
         None | Some("end") => false,
         Some("beginning") => true,
-        Some(other) => return Err(ApiError::invalid_field("from", format!("`{other}`: use `beginning` or `end`"))),
+        Some(_) => return Err(ApiError::invalid_field("from", "use `beginning` or `end`")),
     };
     let (offset, since) = (q.offset()?, q.since()?);
     let mut cursors = Vec::with_capacity(partitions.len());
@@ -226,14 +226,19 @@ pub async fn produce(
     let stamp = match q.get("stamp") {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(ApiError::invalid_field("stamp", format!("`{other}`: use true or false"))),
+        Some(_) => return Err(ApiError::invalid_field("stamp", "use true or false")),
     };
-    let mut opts =
-        RecordOptions { key: q.get("key").map(str::to_owned), partition: q.partition(&d)?, headers: Vec::new(), stamp };
+    let mut opts = RecordOptions {
+        key: q.get("key").map(str::to_owned),
+        partition: q.partition(&d)?,
+        headers: Vec::new(),
+        stamp,
+        from_caller: caller.key.role != crate::auth::Role::Admin,
+    };
     for h in q.all("header") {
         match h.split_once('=') {
             Some((k, v)) if !k.is_empty() => opts.headers.push(Header::new(k, Bytes::copy_from_slice(v.as_bytes()))),
-            _ => return Err(ApiError::invalid_field("header", format!("`{h}`: write NAME=VALUE"))),
+            _ => return Err(ApiError::invalid_field("header", "write NAME=VALUE")),
         }
     }
     let acks = match q.get("acks") {
@@ -381,16 +386,16 @@ impl<'a> Fields<'a> {
 
     fn offset(&self) -> Result<Option<u64>, ApiError> {
         self.get("offset")
-            .map(|v| v.parse::<u64>().map_err(|_| ApiError::invalid_field("offset", format!("`{v}`: not an offset"))))
+            .map(|v| v.parse::<u64>().map_err(|_| ApiError::invalid_field("offset", "not an offset")))
             .transpose()
     }
 
     fn since(&self) -> Result<Option<i64>, ApiError> {
         self.get("since")
             .map(|v| {
-                v.parse::<Timestamp>().map(|t| t.unix_millis()).map_err(|_| {
-                    ApiError::invalid_field("since", format!("`{v}`: give an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))
-                })
+                v.parse::<Timestamp>()
+                    .map(|t| t.unix_millis())
+                    .map_err(|_| ApiError::invalid_field("since", "give an RFC 3339 time, e.g. 2026-11-27T10:00:00Z"))
             })
             .transpose()
     }

@@ -52,7 +52,7 @@ pub async fn put(
     if let Some(b) = &body.user_id
         && *b != id
     {
-        return Err(ApiError::invalid_field("UserId", format!("`{b}` differs from the path's `{id}`")));
+        return Err(ApiError::invalid_field("UserId", "differs from the user id in the path"));
     }
     let update = validate(body)?;
     let target = id.clone();

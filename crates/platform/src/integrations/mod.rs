@@ -235,12 +235,18 @@ impl IntegrationIngest {
         let spec = TopicSpec::new(topic);
         let drafts = events
             .into_iter()
-            .map(|e| Draft::json(e, integration.component(), Location::InboundPayload).stamped(true))
+            .map(|e| Draft::json(e, integration.component(), Location::InboundPayload).stamped(true).from_caller())
             .collect();
-        let prepared = me.pipeline.prepare_all(&spec, drafts).map_err(|b| IngestError::Invalid {
-            index: b.index,
-            violations: b.error.violations().to_vec(),
-            invalid_events: b.invalid_events,
+        let prepared = me.pipeline.prepare_all(&spec, drafts).map_err(|b| {
+            let mut violations = b.error.violations().to_vec();
+            if violations.is_empty() {
+                // Refused for another reason than the schema (a producer name it may not give).
+                violations.push(eventline_model::schema::Violation {
+                    pointer: b.error.field().unwrap_or_default(),
+                    reason: b.error.to_string(),
+                });
+            }
+            IngestError::Invalid { index: b.index, violations, invalid_events: b.invalid_events }
         })?;
         let mut redactions = Vec::new();
         let mut message_ids = Vec::with_capacity(prepared.len());
