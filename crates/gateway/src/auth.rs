@@ -16,13 +16,21 @@ pub enum Role {
     Ingest,
     /// Analytics, audit, alerts and read access to the log.
     Read,
+    /// One end user (a key bound to a `user_id`, or a signed user token): queries, the profile
+    /// and the conversations of that user only.
+    User,
 }
 
 /// An action behind an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permission {
     Query,
-    ManageUsers,
+    ReadProfiles,
+    WriteProfiles,
+    /// Deleting a customer: admin only.
+    DeleteProfiles,
+    /// `POST /v1/users/{id}/tokens`: the bank's front end signs its users in.
+    IssueUserTokens,
     ReadConversations,
     Ingest,
     ReadTopics,
@@ -34,7 +42,7 @@ pub enum Permission {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Agent, Role::Ingest, Role::Read];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Agent, Role::Ingest, Role::Read, Role::User];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,10 +50,11 @@ impl Role {
             Role::Agent => "agent",
             Role::Ingest => "ingest",
             Role::Read => "read",
+            Role::User => "user",
         }
     }
 
-    /// The role named `name` (`admin`, `agent`, `ingest`, `read`).
+    /// The role named `name` (`admin`, `agent`, `ingest`, `read`, `user`).
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
@@ -55,9 +64,11 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Agent => matches!(p, Query | ManageUsers | ReadConversations),
+            Role::Agent => matches!(p, Query | ReadProfiles | WriteProfiles | IssueUserTokens | ReadConversations),
             Role::Ingest => matches!(p, Ingest),
             Role::Read => matches!(p, ReadTopics | ReadAnalytics | ReadAudit | ReadAlerts | ReadMetrics),
+            // Only for its own user: the handlers check which user an action is about.
+            Role::User => matches!(p, Query | ReadProfiles | WriteProfiles | ReadConversations),
         }
     }
 }
@@ -68,7 +79,10 @@ impl Permission {
         use Permission::*;
         match self {
             Query => "query the agents",
-            ManageUsers => "read or change user profiles",
+            ReadProfiles => "read user profiles",
+            WriteProfiles => "create or change user profiles",
+            DeleteProfiles => "delete customers",
+            IssueUserTokens => "issue user tokens",
             ReadConversations => "read conversations",
             Ingest => "send integration events",
             ReadTopics => "read topics",
@@ -86,22 +100,45 @@ impl Permission {
     }
 }
 
-/// A stored key: its id (shown in logs instead of the secret), digest and role.
+/// A stored key: its id (shown in logs instead of the secret), digest and role; a `user` key is
+/// bound to one user; a key may expire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: String,
     pub sha256: String,
     pub role: Role,
+    /// The one user this caller acts for (role `user`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// When it stops working (ms since the epoch).
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
 }
 
 const PREFIX: &str = "elk_";
 
 impl ApiKey {
+    /// Whether its time is up.
+    pub fn expired(&self) -> bool {
+        self.expires_at_ms.is_some_and(|at| chrono::Utc::now().timestamp_millis() >= at)
+    }
+
+    /// May this caller act on `user_id`'s resources? Every caller but one bound to another user.
+    pub fn may_act_for(&self, user_id: &str) -> bool {
+        self.user_id.as_deref().is_none_or(|own| own == user_id)
+    }
+
     /// A new random key (256 bits): returns the secret to hand out once, and what to store.
     pub fn generate(role: Role) -> (String, ApiKey) {
         let bytes: [u8; 32] = rand::rng().random();
         let secret = format!("{PREFIX}{}", hex(&bytes));
-        let key = ApiKey { id: secret[..PREFIX.len() + 8].to_owned(), sha256: digest(&secret), role };
+        let key = ApiKey {
+            id: secret[..PREFIX.len() + 8].to_owned(),
+            sha256: digest(&secret),
+            role,
+            user_id: None,
+            expires_at_ms: None,
+        };
         (secret, key)
     }
 }
@@ -122,8 +159,8 @@ impl KeyStore {
         self.authenticate_key(secret).map(|k| k.role)
     }
 
-    /// The key `secret` is, if it is a known key. Compares digests in constant time, against
-    /// every stored key.
+    /// The key `secret` is, if it is a known key that has not expired. Compares digests in
+    /// constant time, against every stored key.
     pub fn authenticate_key(&self, secret: &str) -> Option<&ApiKey> {
         let d = digest(secret);
         let mut found = None;
@@ -132,12 +169,17 @@ impl KeyStore {
                 found = Some(k);
             }
         }
-        found
+        found.filter(|k| !k.expired())
     }
 
-    /// The key with id `id`.
+    /// Every key (for listing: ids, roles, users, expiry — never digests).
+    pub fn all(&self) -> &[ApiKey] {
+        &self.keys
+    }
+
+    /// The live key with id `id`.
     pub fn by_id(&self, id: &str) -> Option<&ApiKey> {
-        self.keys.iter().find(|k| k.id == id)
+        self.keys.iter().find(|k| k.id == id).filter(|k| !k.expired())
     }
 
     /// Adds a key (or replaces the one with the same id).
@@ -210,7 +252,8 @@ mod tests {
         assert!(bearer("Basic dXNlcjpwdw==").is_err());
         assert!(bearer("Bearer ").is_err());
         assert!(bearer("elk_abc").is_err());
-        assert_eq!(Permission::Query.roles(), vec![Role::Admin, Role::Agent]);
+        assert_eq!(Permission::Query.roles(), vec![Role::Admin, Role::Agent, Role::User]);
+        assert_eq!(Permission::DeleteProfiles.roles(), vec![Role::Admin]);
         assert_eq!(Role::parse("ingest"), Some(Role::Ingest));
     }
 

@@ -47,7 +47,13 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
         return Err(file_err("is not an eventline key (elk_…); delete it and restart to make a new one".into()));
     }
     check_mode(&path)?;
-    let key = ApiKey { id: secret[..12].to_owned(), sha256: digest(&secret), role: Role::Admin };
+    let key = ApiKey {
+        id: secret[..12].to_owned(),
+        sha256: digest(&secret),
+        role: Role::Admin,
+        user_id: None,
+        expires_at_ms: None,
+    };
     let tx = eventline_platform::store::sqlite::write_transaction(conn)?;
     tx.execute("DELETE FROM api_keys WHERE bootstrap = 1 AND sha256 <> ?1", [&key.sha256])?;
     tx.execute(
@@ -59,7 +65,7 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
     Ok(AdminKey { path, key_id: key.id, created })
 }
 
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(secret.as_bytes())?;
@@ -73,7 +79,7 @@ fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
 
 /// Refuses a key file other users may read or that another user owns: whoever can read it is
 /// admin. The message says how to fix it.
-fn check_mode(path: &Path) -> Result<(), KeyError> {
+pub(crate) fn check_mode(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = std::fs::metadata(path)
         .map_err(|e| KeyError::File { path: path.display().to_string(), reason: format!("cannot read: {e}") })?;
@@ -106,24 +112,90 @@ fn effective_uid() -> u32 {
     std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0)
 }
 
-/// Every key the gateway accepts.
+/// Every key the gateway accepts (expired ones too: they are refused when used, and listed).
 pub fn load(conn: &Connection) -> Result<KeyStore, KeyError> {
     let keys = conn
-        .prepare("SELECT key_id, sha256, role FROM api_keys ORDER BY created_at")?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .prepare("SELECT key_id, sha256, role, user_id, expires_at FROM api_keys ORDER BY created_at")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter_map(|(id, sha256, role)| Role::parse(&role).map(|role| ApiKey { id, sha256, role }))
+        .filter_map(|(id, sha256, role, user_id, expires_at)| {
+            let expires_at_ms =
+                expires_at.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.timestamp_millis());
+            Role::parse(&role).map(|role| ApiKey { id, sha256, role, user_id, expires_at_ms })
+        })
         .collect();
     Ok(KeyStore::new(keys))
 }
 
-/// Makes and stores a new key with `role`; returns the secret (shown once) and the stored key.
-pub fn create(conn: &Connection, role: Role) -> Result<(String, ApiKey), KeyError> {
-    let (secret, key) = ApiKey::generate(role);
+/// One key as `GET /v1/keys` and `eventline keys list` show it (never the digest).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub role: Role,
+    pub user_id: Option<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub expired: bool,
+    /// The data directory's `admin.key` (rotated by deleting the file, not revoked).
+    pub bootstrap: bool,
+}
+
+/// Every stored key, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, KeyError> {
+    let now = chrono::Utc::now();
+    let rows = conn
+        .prepare(
+            "SELECT key_id, role, user_id, created_at, expires_at, bootstrap FROM api_keys ORDER BY created_at, key_id",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(key_id, role, user_id, created_at, expires_at, bootstrap)| {
+            let expired = expires_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t <= now);
+            Role::parse(&role).map(|role| KeyInfo { key_id, role, user_id, created_at, expires_at, expired, bootstrap })
+        })
+        .collect())
+}
+
+/// Makes and stores a new key with `role` (bound to `user_id` for role `user`), expiring at
+/// `expires_at_ms` if given; returns the secret (shown once) and the stored key.
+pub fn create(
+    conn: &Connection,
+    role: Role,
+    user_id: Option<&str>,
+    expires_at_ms: Option<i64>,
+) -> Result<(String, ApiKey), KeyError> {
+    let (secret, mut key) = ApiKey::generate(role);
+    key.user_id = user_id.map(str::to_owned);
+    key.expires_at_ms = expires_at_ms;
+    let expires_at = expires_at_ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     conn.execute(
-        "INSERT INTO api_keys (key_id, sha256, role, bootstrap) VALUES (?1, ?2, ?3, 0)",
-        params![key.id, key.sha256, role.as_str()],
+        "INSERT INTO api_keys (key_id, sha256, role, user_id, bootstrap, expires_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        params![key.id, key.sha256, role.as_str(), key.user_id, expires_at],
     )?;
     Ok((secret, key))
 }
@@ -177,7 +249,7 @@ mod tests {
         let again = bootstrap_admin(&mut conn, dir.path()).unwrap();
         assert!(!again.created);
         assert_eq!(load(&conn).unwrap().len(), 1);
-        let (read_secret, _) = create(&conn, Role::Read).unwrap();
+        let (read_secret, _) = create(&conn, Role::Read, None, None).unwrap();
         std::fs::remove_file(&first.path).unwrap();
         let rotated = bootstrap_admin(&mut conn, dir.path()).unwrap();
         assert!(rotated.created);

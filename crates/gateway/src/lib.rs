@@ -35,6 +35,7 @@ pub mod security;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod tokens;
 pub mod wire;
 
 pub use server::{router, serve};

@@ -28,6 +28,7 @@ pub enum Body {
     Profile,
     NewKey,
     Login,
+    Token,
     /// A JSON object or an array of them (integrations, produce, topic creation).
     Events,
 }
@@ -62,7 +63,7 @@ const fn op(
 use Permission as P;
 
 /// Every route of the router.
-pub const OPERATIONS: [Operation; 29] = [
+pub const OPERATIONS: [Operation; 31] = [
     op("GET", "/healthz", None, "Liveness", Body::None, (200, "`{\"status\": \"ok\"}`"), &[]),
     op(
         "GET",
@@ -95,8 +96,8 @@ pub const OPERATIONS: [Operation; 29] = [
     op(
         "GET",
         "/v1/users/{user_id}",
-        Some(P::ManageUsers),
-        "A customer profile (the Users row)",
+        Some(P::ReadProfiles),
+        "A customer profile (the Users row); a user-bound caller only its own (403 otherwise)",
         Body::None,
         (200, "`{UserId, Email, Name, Phone, CreatedAt, UpdatedAt}`"),
         &[404, 422],
@@ -104,8 +105,8 @@ pub const OPERATIONS: [Operation; 29] = [
     op(
         "PUT",
         "/v1/users/{user_id}",
-        Some(P::ManageUsers),
-        "Create (201) or replace (200) a profile; reaches db.changes.users through CDC",
+        Some(P::WriteProfiles),
+        "Create (201) or replace (200) a profile; reaches db.changes.users through CDC; a user-bound caller only its own",
         Body::Profile,
         (200, "the stored profile"),
         &[400, 413, 415, 422],
@@ -113,8 +114,8 @@ pub const OPERATIONS: [Operation; 29] = [
     op(
         "DELETE",
         "/v1/users/{user_id}",
-        Some(P::ManageUsers),
-        "Delete a profile (409 while it holds products)",
+        Some(P::DeleteProfiles),
+        "Delete a customer (admin only; 409 while it holds products)",
         Body::None,
         (204, "deleted"),
         &[404, 409, 422],
@@ -154,6 +155,24 @@ pub const OPERATIONS: [Operation; 29] = [
         Body::NewKey,
         (201, "`{key_id, role, key}`"),
         &[400, 422],
+    ),
+    op(
+        "GET",
+        "/v1/keys",
+        Some(P::Admin),
+        "Every key: id, role, user, created, expiry (never a secret)",
+        Body::None,
+        (200, "`{keys: [{key_id, role, user_id, created_at, expires_at, expired, bootstrap}]}`"),
+        &[],
+    ),
+    op(
+        "POST",
+        "/v1/users/{user_id}/tokens",
+        Some(P::IssueUserTokens),
+        "A short-lived signed token (JWT HS256) acting as role user for this user only; body `{ttl?}`",
+        Body::Token,
+        (201, "`{token, token_type, user_id, expires_at}`"),
+        &[404, 422],
     ),
     op(
         "DELETE",
@@ -395,13 +414,14 @@ pub fn document() -> OpenApi {
             Body::Profile => Some(schema_ref("ProfileBody")),
             Body::NewKey => Some(schema_ref("NewKey")),
             Body::Login => Some(schema_ref("LoginBody")),
+            Body::Token => Some(schema_ref("TokenRequest")),
             Body::Events => Some(RefOr::T(events_schema())),
         };
         if let Some(schema) = body {
             b = b.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
-                    .required(Some(Required::True))
+                    .required(Some(if matches!(o.body, Body::Token) { Required::False } else { Required::True }))
                     .build(),
             ));
         }
@@ -439,6 +459,7 @@ pub fn document() -> OpenApi {
         .schema_from::<crate::routes::users::ProfileBody>()
         .schema_from::<crate::routes::keys::NewKey>()
         .schema_from::<crate::session::LoginBody>()
+        .schema_from::<crate::routes::tokens::TokenRequest>()
         .schema_from::<Role>()
         .schema_from::<ErrorBody>()
         .schema_from::<ErrorDetail>()

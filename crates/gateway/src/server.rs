@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -36,12 +36,16 @@ pub fn router(state: AppState) -> Router {
     let auth = |perm: Permission| middleware::from_fn_with_state((state.clone(), perm), authorize);
     let api = Router::new()
         .merge(guarded(Permission::Query, Router::new().route("/v1/query", post(routes::query::post))))
+        .route(
+            "/v1/users/{user_id}",
+            get(routes::users::get)
+                .route_layer(auth(Permission::ReadProfiles))
+                .merge(put(routes::users::put).route_layer(auth(Permission::WriteProfiles)))
+                .merge(delete(routes::users::delete).route_layer(auth(Permission::DeleteProfiles))),
+        )
         .merge(guarded(
-            Permission::ManageUsers,
-            Router::new().route(
-                "/v1/users/{user_id}",
-                get(routes::users::get).put(routes::users::put).delete(routes::users::delete),
-            ),
+            Permission::IssueUserTokens,
+            Router::new().route("/v1/users/{user_id}/tokens", post(routes::tokens::post)),
         ))
         .merge(guarded(
             Permission::ReadConversations,
@@ -56,7 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(
             Permission::Admin,
             Router::new()
-                .route("/v1/keys", post(routes::keys::post))
+                .route("/v1/keys", post(routes::keys::post).get(routes::keys::list))
                 .route("/v1/keys/{key_id}", delete(routes::keys::delete)),
         ))
         .merge(guarded(
@@ -169,8 +173,18 @@ async fn authorize(
         Some(header) => {
             let Ok(text) = header.to_str() else { return Err(refuse("the Authorization header is not text")) };
             let secret = bearer(text).map_err(refuse)?;
-            let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
-            keys.authenticate_key(secret).cloned().ok_or_else(|| refuse("unknown API key"))?
+            if crate::tokens::is_token(secret) {
+                let verified = state.inner.tokens.verify(secret).map_err(refuse)?;
+                let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
+                // Revoking the key that issued a token ends the token too.
+                if keys.by_id(&verified.issued_by).is_none() {
+                    return Err(refuse("the key that issued this user token was revoked or expired"));
+                }
+                verified.key
+            } else {
+                let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
+                keys.authenticate_key(secret).cloned().ok_or_else(|| refuse("unknown or expired API key"))?
+            }
         }
         // The dashboard's session cookie, on reads only: a cookie the browser adds by itself
         // must never be able to change anything.

@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub audit_status: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
     /// Change data capture's lag in microseconds, when capture runs in this process.
     pub cdc_lag: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Signs and checks user tokens.
+    pub tokens: crate::tokens::UserTokens,
 }
 
 impl AppState {
@@ -110,6 +112,7 @@ impl AppState {
                 sessions: crate::session::Sessions::new(options.session_ttl),
                 audit_status: std::sync::Mutex::new(None),
                 cdc_lag: None,
+                tokens: crate::tokens::UserTokens::ephemeral(),
             }),
         }
     }
@@ -126,6 +129,14 @@ impl AppState {
     pub fn with_cdc_lag(mut self, lag_us: Arc<std::sync::atomic::AtomicU64>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.cdc_lag = Some(lag_us);
+        }
+        self
+    }
+
+    /// The key user tokens are signed with (the data directory's). Call before serving.
+    pub fn with_user_tokens(mut self, tokens: crate::tokens::UserTokens) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tokens = tokens;
         }
         self
     }

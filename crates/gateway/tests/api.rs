@@ -564,9 +564,10 @@ async fn crm_events_single_and_batch_are_appended_masked_and_alerted() {
         assert!(!t.contains(raw_email) && !t.contains("555 0147"), "an alert never carries the raw value: {t}");
     }
 
-    // A batch: the caller's own _metadata is kept; each event lands keyed by entity_id.
+    // A batch: the caller's own message id and times are kept (the producer is eventline's to
+    // name on a built-in topic); each event lands keyed by entity_id.
     let mut own = crm("c-200", "no personal data here");
-    own["_metadata"] = json!({"message_id": "crm-msg-200", "producer": "salesforce-connector", "timestamp": "2026-01-05T09:00:00+01:00"});
+    own["_metadata"] = json!({"message_id": "crm-msg-200", "timestamp": "2026-01-05T09:00:00+01:00"});
     own["timestamp"] = json!("2026-01-05T09:00:00+01:00");
     let batch = json!([own, crm("c-201", "SSN 123-45-6789 on file"), crm("c-200", "second change")]);
     let (status, v) = s.post_json(CRM, &ingest, &batch).await;
@@ -578,7 +579,7 @@ async fn crm_events_single_and_batch_are_appended_masked_and_alerted() {
     assert_eq!(recs[0]["partition"], recs[2]["partition"], "same entity_id, same partition");
     assert!(recs[2]["offset"].as_u64() > recs[0]["offset"].as_u64(), "in order");
     let first = s.event_at(&recs[0]).await;
-    assert_eq!(first["_metadata"]["producer"], "salesforce-connector");
+    assert_eq!(first["_metadata"]["producer"], "enterprise-agent-platform");
     assert_eq!(first["timestamp"], "2026-01-05T09:00:00+01:00");
     let second = s.event_at(&recs[1]).await;
     assert_eq!(second["attributes"]["note"], "SSN [SSN] on file");
@@ -811,7 +812,7 @@ async fn records_that_are_not_ticks_go_to_the_dead_letter_topic_and_the_feed_goe
 fn tick(price: f64, note: Option<&str>) -> String {
     let mut v = json!({
         "symbol": "ZZAPI", "price": price, "currency": "USD", "timestamp": "2026-11-27T10:00:00Z",
-        "_metadata": {"timestamp": "2026-11-27T10:00:00.001Z", "message_id": format!("m-{price}"), "producer": "t"}
+        "_metadata": {"timestamp": "2026-11-27T10:00:00.001Z", "message_id": format!("m-{price}"), "producer": "enterprise-agent-platform"}
     });
     if let Some(n) = note {
         v["note"] = n.into();
@@ -1371,5 +1372,176 @@ async fn negations_and_questions_about_an_action_do_not_perform_it() {
     let (_, body) = s.query(&s.admin, json!({"user_id": "u-1001", "query": "please freeze my debit card"})).await;
     assert_eq!(status_of("debit"), "frozen", "{body}");
     assert!(body["output"]["message"].as_str().unwrap().contains("frozen"), "{body}");
+    s.shutdown().await;
+}
+
+/// A key bound to one user, and a signed user token: each acts on that user's resources only.
+async fn user_key(s: &Server, user_id: &str, extra: Value) -> (StatusCode, Value) {
+    let mut body = json!({"role": "user", "user_id": user_id});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let r = s.req(reqwest::Method::POST, "/v1/keys", Some(&s.admin)).json(&body).send().await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn user_bound_keys_and_tokens_act_only_on_their_own_user() {
+    let s = Server::start().await;
+    let (status, k) = user_key(&s, "u-1001", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{k}");
+    let mine = k["key"].as_str().unwrap().to_owned();
+    assert_eq!(k["user_id"], "u-1001");
+    // A user key needs a user that exists; other roles take none.
+    assert_eq!(user_key(&s, "u-nobody", json!({})).await.0, StatusCode::NOT_FOUND);
+    let r =
+        s.req(reqwest::Method::POST, "/v1/keys", Some(&s.admin)).json(&json!({"role": "user"})).send().await.unwrap();
+    assert_eq!(error_of(r).await.1["field"], "user_id");
+    let r = s
+        .req(reqwest::Method::POST, "/v1/keys", Some(&s.admin))
+        .json(&json!({"role": "agent", "user_id": "u-1001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Its own: queries, profile, conversations.
+    let (status, own) = s.query(&mine, json!({"user_id": "u-1001", "query": "what is my card balance"})).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let conversation = own["conversation_id"].as_str().unwrap().to_owned();
+    let get = |key: &str, path: &str| s.req(reqwest::Method::GET, path, Some(key)).send();
+    assert_eq!(get(&mine, "/v1/users/u-1001").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get(&mine, &format!("/v1/conversations/{conversation}")).await.unwrap().status(), StatusCode::OK);
+    let r = s
+        .req(reqwest::Method::PUT, "/v1/users/u-1001", Some(&mine))
+        .json(&json!({"Email": "alice.new@example.com", "Name": "Alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Someone else's: 403, a card action on another customer's card changes nothing.
+    let before = s.sql_text("SELECT group_concat(status) FROM cards WHERE user_id = 'u-1002'");
+    let (status, e) = s.query(&mine, json!({"user_id": "u-1002", "query": "block my credit card"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(s.sql_text("SELECT group_concat(status) FROM cards WHERE user_id = 'u-1002'"), before);
+    assert_eq!(get(&mine, "/v1/users/u-1002").await.unwrap().status(), StatusCode::FORBIDDEN);
+    let r = s
+        .req(reqwest::Method::PUT, "/v1/users/u-1002", Some(&mine))
+        .json(&json!({"Email": "mallory@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Another user's conversation is 404, like one that does not exist.
+    let agent = s.new_key("agent").await;
+    let (_, theirs) = s.query(&agent, json!({"user_id": "u-1002", "query": "how is my portfolio doing"})).await;
+    let r = get(&mine, &format!("/v1/conversations/{}", theirs["conversation_id"].as_str().unwrap())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Continuing another user's conversation under its own user id is refused too.
+    let (status, _) = s
+        .query(
+            &mine,
+            json!({"user_id": "u-1001", "conversation_id": theirs["conversation_id"], "query": "card balance"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Deleting a customer is admin only: neither the user nor the agent may.
+    assert_eq!(s.req(reqwest::Method::DELETE, "/v1/users/u-1001", Some(&mine)).send().await.unwrap().status(), 403);
+    assert_eq!(s.req(reqwest::Method::DELETE, "/v1/users/u-1001", Some(&agent)).send().await.unwrap().status(), 403);
+    // Nor anything outside its role.
+    assert_eq!(get(&mine, "/v1/audit").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.req(reqwest::Method::POST, "/v1/users/u-1001/tokens", Some(&mine)).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A user token from the front end (an agent key): the same, for the user it names.
+    let r = s
+        .req(reqwest::Method::POST, "/v1/users/u-1003/tokens", Some(&agent))
+        .json(&json!({"ttl": "10m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let t: Value = r.json().await.unwrap();
+    let token = t["token"].as_str().unwrap().to_owned();
+    assert_eq!((t["token_type"].as_str(), t["user_id"].as_str()), (Some("Bearer"), Some("u-1003")));
+    let (status, own) = s.query(&token, json!({"user_id": "u-1003", "query": "what is my loan balance"})).await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let (status, _) = s.query(&token, json!({"user_id": "u-1001", "query": "what is my loan balance"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The execution names who acted: the token's id, never the token.
+    let executions = s.events("agent.executions").await;
+    let last = executions.iter().find(|e| e["execution_id"] == own["execution_id"]).unwrap();
+    let acted = last["input"]["key_id"].as_str().unwrap();
+    assert!(acted.starts_with("utk_") && !token.contains(acted) || acted.len() == 12, "{acted}");
+    for (ttl, field) in [(json!("0s"), "ttl"), (json!("3d"), "ttl")] {
+        let r = s
+            .req(reqwest::Method::POST, "/v1/users/u-1003/tokens", Some(&agent))
+            .json(&json!({ "ttl": ttl }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(r).await.1["field"], field);
+    }
+    assert_eq!(
+        s.req(reqwest::Method::POST, "/v1/users/u-nobody/tokens", Some(&agent)).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // A forged token (signed with another key) and a tampered one are 401.
+    let mut forged: Vec<&str> = token.split('.').collect();
+    let other_payload = forged[1].replace('A', "B");
+    forged[1] = &other_payload;
+    assert_eq!(s.query(&forged.join("."), json!({"user_id": "u-1003", "query": "loan"})).await.0, 401);
+    // Revoking the key that issued it ends the token.
+    let keys: Value = get(&s.admin, "/v1/keys").await.unwrap().json().await.unwrap();
+    let agent_id = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| agent.starts_with(k["key_id"].as_str().unwrap()))
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.req(reqwest::Method::DELETE, &format!("/v1/keys/{agent_id}"), Some(&s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(s.query(&token, json!({"user_id": "u-1003", "query": "loan balance"})).await.0, 401);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_expire() {
+    let s = Server::start().await;
+    let (status, k) = user_key(&s, "u-1002", json!({"expires_in": "2s"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let short = k["key"].as_str().unwrap().to_owned();
+    assert!(k["expires_at"].is_string());
+    let r = s.req(reqwest::Method::GET, "/v1/keys", Some(&s.admin)).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(&short) && !text.contains("sha256"), "no secrets or digests: {text}");
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    let keys = listed["keys"].as_array().unwrap();
+    assert!(keys.iter().any(|k| k["role"] == "admin" && k["bootstrap"] == true));
+    let mine = keys.iter().find(|k| k["user_id"] == "u-1002").unwrap();
+    assert_eq!((mine["role"].as_str(), mine["expired"].as_bool()), (Some("user"), Some(false)));
+    assert_eq!(s.req(reqwest::Method::GET, "/v1/users/u-1002", Some(&short)).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, e) =
+        error_of(s.req(reqwest::Method::GET, "/v1/users/u-1002", Some(&short)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
+    let listed: Value =
+        s.req(reqwest::Method::GET, "/v1/keys", Some(&s.admin)).send().await.unwrap().json().await.unwrap();
+    assert!(listed["keys"].as_array().unwrap().iter().any(|k| k["user_id"] == "u-1002" && k["expired"] == true));
+    let r = s
+        .req(reqwest::Method::POST, "/v1/keys", Some(&s.admin))
+        .json(&json!({"role": "read", "expires_in": "soon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.1["field"], "expires_in");
+    // Listing keys is admin only.
+    let read = s.new_key("read").await;
+    assert_eq!(s.req(reqwest::Method::GET, "/v1/keys", Some(&read)).send().await.unwrap().status(), 403);
     s.shutdown().await;
 }

@@ -166,7 +166,11 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     let state = AppState::new(executor, key_store, readiness.clone(), options)
         .with_data_dir(&config.data_dir)
         .with_analytics(analytics.clone())
-        .with_cdc_lag(cdc_lag.clone());
+        .with_cdc_lag(cdc_lag.clone())
+        .with_user_tokens(
+            eventline_gateway::tokens::UserTokens::load_or_create(&config.data_dir)
+                .context("cannot load the user-token signing key")?,
+        );
 
     if let Some(addr) = config.metrics.listen.filter(|_| config.metrics.enabled) {
         let listener = tokio::net::TcpListener::bind(addr)

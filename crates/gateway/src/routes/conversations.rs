@@ -6,9 +6,16 @@ use eventline_platform::conversations::{self, Conversation};
 
 use super::check_id;
 use crate::error::ApiError;
+use crate::security::Caller;
 use crate::state::AppState;
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Conversation>, ApiError> {
+/// A caller bound to one user sees only that user's conversations; another's is 404, exactly as
+/// one that does not exist (its existence is not revealed).
+pub async fn get(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Conversation>, ApiError> {
     check_id("conversation_id", &id, 128)?;
     let lookup = id.clone();
     state
@@ -17,6 +24,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?
+        .filter(|c| caller.key.may_act_for(&c.user_id))
         .map(Json)
         .ok_or_else(|| ApiError::not_found("conversation_not_found", format!("no conversation `{id}`")))
 }

@@ -38,6 +38,7 @@ pub async fn post(
     if let Some(c) = &body.conversation_id {
         check_id("conversation_id", c, 128)?;
     }
+    super::require_own(&state, &caller, &body.user_id, format!("users/{}", body.user_id))?;
     if body.query.trim().is_empty() {
         return Err(ApiError::invalid_field("query", "must not be empty"));
     }

@@ -28,8 +28,13 @@ pub struct ProfileBody {
     user_id: Option<String>,
 }
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<UserProfile>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<UserProfile>, ApiError> {
     check_id("user_id", &id, 64)?;
+    super::require_own(&state, &caller, &id, format!("users/{id}"))?;
     let lookup = id.clone();
     state
         .db()
@@ -54,6 +59,7 @@ pub async fn put(
     {
         return Err(ApiError::invalid_field("UserId", "differs from the user id in the path"));
     }
+    super::require_own(&state, &caller, &id, format!("users/{id}"))?;
     let update = validate(body)?;
     let target = id.clone();
     let span = tracing::info_span!("database write", table = "Users");
