@@ -33,7 +33,7 @@ pub struct NewKey {
 
 /// `GET /v1/keys`.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let keys = state.db().read(|c| keys::list(c)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let keys = state.db().read(keys::list).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     Ok(Json(json!({"keys": keys})))
 }
 
