@@ -105,6 +105,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// API keys of the running `eventline up`: list, create (optionally bound to one user or
+    /// expiring), revoke. Uses the data directory's admin key (or --key) against up's gateway.
+    Keys(KeysArgs),
     /// PII detection and redaction.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -357,6 +360,50 @@ pub enum CdcCommand {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    /// The gateway (default: the `eventline up` running on --data-dir, found in up.json).
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// An admin key (default: <data-dir>/admin.key).
+    #[arg(long, global = true, env = "EVENTLINE_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every key: id, role, bound user, created, expiry (never a secret).
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new key; its secret is printed once (stdout), nowhere else.
+    ///
+    /// Roles: admin (everything), agent (the bank's front end: queries, profiles, conversations,
+    /// user tokens), ingest (integration events), read (analytics, audit, alerts, topics, the
+    /// dashboard), user (one customer's own queries, profile and conversations; needs --user).
+    Create {
+        /// admin, agent, ingest, read or user.
+        #[arg(long)]
+        role: String,
+        /// The user a `user` key acts for.
+        #[arg(long, value_name = "USER_ID")]
+        user: Option<String>,
+        /// Expire after this long, e.g. 30d, 12h (default: never).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// Revoke a key at once: its requests, dashboard sessions, open streams and the user tokens
+    /// it issued stop working.
+    Revoke {
+        /// The key's id (elk_…, 12 characters), as `keys list` shows it.
+        key_id: String,
     },
 }
 

@@ -198,6 +198,19 @@ pub struct GatewaySection {
     /// A request still running after this gets 503 (an agent execution already started finishes).
     #[serde(with = "duration")]
     pub request_timeout: Duration,
+    /// Requests per second per service key (admin, agent, ingest, read), bursts of twice that;
+    /// more get 429 with Retry-After.
+    pub rate_limit_per_key: u32,
+    /// Requests per second per end user (role `user` keys and user tokens), bursts of twice that.
+    pub rate_limit_per_user: u32,
+    /// Requests in flight in the whole server; more get 503 with Retry-After.
+    pub max_in_flight: usize,
+    /// Open event streams (`/v1/topics/{t}/stream`, the dashboard's) per key, and in all.
+    pub max_streams_per_key: usize,
+    pub max_streams: usize,
+    /// An event stream ends after this long (clients reconnect).
+    #[serde(with = "duration")]
+    pub stream_max_lifetime: Duration,
 }
 
 impl Default for GatewaySection {
@@ -206,6 +219,12 @@ impl Default for GatewaySection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            rate_limit_per_key: 10_000,
+            rate_limit_per_user: 20,
+            max_in_flight: 1024,
+            max_streams_per_key: 8,
+            max_streams: 256,
+            stream_max_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -437,6 +456,13 @@ impl Config {
                 "invalid configuration `gateway.max_body_bytes` = {}: must be at least 1024",
                 self.gateway.max_body_bytes
             ));
+        }
+        let g = &self.gateway;
+        if g.rate_limit_per_key == 0 || g.rate_limit_per_user == 0 || g.max_in_flight == 0 {
+            return Err("invalid configuration `gateway.rate_limit_per_key`, `rate_limit_per_user` and `max_in_flight` must be at least 1".into());
+        }
+        if g.max_streams_per_key == 0 || g.max_streams == 0 || g.stream_max_lifetime.is_zero() {
+            return Err("invalid configuration `gateway.max_streams_per_key`, `max_streams` and `stream_max_lifetime` must be more than 0".into());
         }
         if self.gateway.request_timeout.is_zero() {
             return Err("invalid configuration `gateway.request_timeout` = \"0s\": must be longer than 0".into());

@@ -91,6 +91,32 @@ pub async fn open(config: &Config) -> anyhow::Result<Access> {
     }
 }
 
+/// The gateway and admin key to use: the given ones, else the `up` running on the data directory
+/// (`up.json`) and its `admin.key`. The error says what to do.
+pub fn locate(config: &Config, url: Option<&str>, key: Option<&str>) -> Result<(String, String), Exit> {
+    let url = match url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => UpFile::read(&config.data_dir).map(|u| u.url).ok_or_else(|| {
+            Exit::new(
+                2,
+                format!(
+                    "no `eventline up` is running on {} (no live up.json): start it, or give --url",
+                    config.data_dir.display()
+                ),
+            )
+        })?,
+    };
+    let key = match key {
+        Some(k) => k.to_owned(),
+        None => {
+            std::fs::read_to_string(config.data_dir.join("admin.key")).map(|k| k.trim().to_owned()).map_err(|_| {
+                Exit::new(2, format!("no admin key in {}: give --key", config.data_dir.join("admin.key").display()))
+            })?
+        }
+    };
+    Ok((url, key))
+}
+
 /// A client of the gateway's `/v1/topics` endpoints.
 #[derive(Debug)]
 pub struct Remote {

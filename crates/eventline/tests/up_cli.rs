@@ -216,3 +216,46 @@ fn the_data_directory_is_private_and_a_readable_admin_key_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("readable by other users") && err.contains("chmod 600"), "{err}");
 }
+
+#[test]
+fn keys_are_created_listed_and_revoked_through_a_running_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without a running up the command says what to do.
+    let out = run(dir.path(), &["keys", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("eventline up"), "{out:?}");
+    let up = Up::start(dir.path(), &[]);
+    let out = run(dir.path(), &["keys", "create", "--role", "user", "--user", "u-1001", "--expires-in", "1h"], "");
+    let secret = ok(&out).trim().to_owned();
+    assert!(secret.starts_with("elk_"), "{secret}");
+    let told = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(told.contains("user u-1001") && told.contains("expires"), "{told}");
+    let key_id = &secret[..12];
+    // The key works for its own user only.
+    let status = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {secret}"))
+            .arg(format!("{}{path}", up.url))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(status("/v1/users/u-1001"), "200");
+    assert_eq!(status("/v1/users/u-1002"), "403");
+    let listed = ok(&run(dir.path(), &["keys", "list"], ""));
+    let line = listed.lines().find(|l| l.starts_with(key_id)).unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("user") && line.contains("u-1001"), "{line}");
+    assert!(!listed.contains(&secret), "no secret in the list");
+    let json = ok(&run(dir.path(), &["keys", "list", "--json"], ""));
+    assert!(json.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    // A bad request is a usage error naming the field.
+    let out = run(dir.path(), &["keys", "create", "--role", "user"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user_id"), "{out:?}");
+    ok(&run(dir.path(), &["keys", "revoke", key_id], ""));
+    assert_eq!(status("/v1/users/u-1001"), "401");
+    let out = run(dir.path(), &["keys", "revoke", key_id], "");
+    assert_eq!(out.status.code(), Some(2), "an unknown key");
+    up.terminate();
+}

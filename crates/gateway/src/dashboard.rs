@@ -65,12 +65,22 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 }
 
 /// `GET /v1/dashboard/stream`.
-pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::security::Caller>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, crate::error::ApiError> {
+    let permit = state.inner.limits.open_stream(&caller.key.id)?;
+    let ends_at = Instant::now() + state.inner.limits.options().stream_lifetime;
     let (tx, mut rx) = mpsc::channel::<Event>(4);
     let readiness = state.readiness().clone();
     tokio::spawn(async move {
+        let _permit = permit;
         let mut snap = Snapshots::default();
         loop {
+            // A revoked key's streams end; every stream ends at its maximum lifetime.
+            if !state.key_alive(&caller.key) || Instant::now() >= ends_at {
+                return;
+            }
             let data = snap.next(&state).await;
             let event = Event::default().event("snapshot").data(data.to_string());
             if tx.send(event).await.is_err() || readiness.draining() {
@@ -86,7 +96,7 @@ pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Res
         }
     });
     let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// One stream's view over time: rates are the change of end offsets since its last snapshot.

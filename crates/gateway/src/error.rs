@@ -15,11 +15,19 @@ pub struct ApiError {
     pub field: Option<String>,
     /// More about the error, as `error.details` (e.g. every violation of a refused event).
     pub details: Option<serde_json::Value>,
+    /// Seconds to wait before trying again (`Retry-After`, for 429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None, details: None }
+        Self { status, code, message: message.into(), field: None, details: None, retry_after: None }
+    }
+
+    /// The same error with a `Retry-After` of `seconds` (at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -47,6 +55,7 @@ impl ApiError {
             message: format!("`{field}`: {reason}"),
             field: Some(field),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -73,6 +82,9 @@ impl IntoResponse for ApiError {
             body["error"]["details"] = d;
         }
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

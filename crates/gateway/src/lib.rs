@@ -27,6 +27,7 @@ pub mod dashboard;
 pub mod error;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod produce;

@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.inner.options.max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, time_limit))
         .layer(middleware::from_fn(crate::metrics::track))
+        .layer(middleware::from_fn_with_state(state.inner.limits.clone(), crate::limits::in_flight))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(TraceLayer::new_for_http().make_span_with(http_span).on_response(on_response))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, HeaderName::from_static("x-api-key")]))
@@ -200,6 +201,7 @@ async fn authorize(
             None => return Err(refuse("missing `Authorization: Bearer <key>` header")),
         },
     };
+    state.inner.limits.check(&key)?;
     let caller = Caller { key, address, method, route };
     if !caller.key.role.allows(perm) {
         let roles: Vec<&str> = perm.roles().iter().map(|r| r.as_str()).collect();

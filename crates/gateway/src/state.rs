@@ -50,6 +50,8 @@ pub struct GatewayOptions {
     pub metrics_here: bool,
     /// How long a dashboard session cookie lives.
     pub session_ttl: Duration,
+    /// Request rates, requests in flight, event streams.
+    pub limits: crate::limits::LimitOptions,
 }
 
 impl Default for GatewayOptions {
@@ -60,6 +62,7 @@ impl Default for GatewayOptions {
             max_batch_events: MAX_BATCH_EVENTS,
             metrics_here: true,
             session_ttl: Duration::from_secs(3600),
+            limits: crate::limits::LimitOptions::default(),
         }
     }
 }
@@ -92,6 +95,7 @@ pub(crate) struct Inner {
     pub cdc_lag: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Signs and checks user tokens.
     pub tokens: crate::tokens::UserTokens,
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 impl AppState {
@@ -113,8 +117,18 @@ impl AppState {
                 audit_status: std::sync::Mutex::new(None),
                 cdc_lag: None,
                 tokens: crate::tokens::UserTokens::ephemeral(),
+                limits: Arc::new(crate::limits::Limits::new(options.limits)),
             }),
         }
+    }
+
+    /// Whether `key` still works: not revoked (a user token: not expired; revoking the key that
+    /// issued it is checked on each request). Long-lived streams ask this as they go.
+    pub(crate) fn key_alive(&self, key: &crate::auth::ApiKey) -> bool {
+        if key.id.starts_with("utk_") {
+            return !key.expired();
+        }
+        self.inner.keys.read().unwrap_or_else(|p| p.into_inner()).by_id(&key.id).is_some()
     }
 
     /// The analytics service whose figures `GET /v1/analytics/agents` serves. Call before serving.

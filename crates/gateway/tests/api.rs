@@ -1545,3 +1545,64 @@ async fn keys_are_listed_without_secrets_and_expire() {
     assert_eq!(s.req(reqwest::Method::GET, "/v1/keys", Some(&read)).send().await.unwrap().status(), 403);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_streams_are_capped_and_end_on_revocation() {
+    use eventline_gateway::limits::LimitOptions;
+    let s = Server::start_with(GatewayOptions {
+        max_body_bytes: MAX_BODY,
+        request_timeout: Duration::from_secs(20),
+        limits: LimitOptions {
+            per_key_per_s: 5,
+            per_user_per_s: 1,
+            max_streams_per_key: 2,
+            max_streams: 3,
+            ..LimitOptions::default()
+        },
+        ..GatewayOptions::default()
+    })
+    .await;
+    // A burst of twice the rate passes, then 429 with Retry-After; another key is not affected.
+    let read = s.new_key("read").await;
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        statuses.push(s.req(reqwest::Method::GET, "/v1/topics", Some(&read)).send().await.unwrap());
+    }
+    let limited: Vec<_> = statuses.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert!(!limited.is_empty() && limited.len() <= 4, "{}", limited.len());
+    let retry: u64 = limited[0].headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry));
+    let other = s.new_key("read").await;
+    assert_eq!(s.req(reqwest::Method::GET, "/v1/topics", Some(&other)).send().await.unwrap().status(), 200);
+
+    // Streams: at most 2 per key, 3 in all; revoking a key ends its open streams.
+    let streamer = s.new_key("read").await;
+    let open = |key: String| {
+        let r = s.req(reqwest::Method::GET, "/v1/topics/agent.executions/stream", Some(&key));
+        async move { r.send().await.unwrap() }
+    };
+    let first = open(streamer.clone()).await;
+    assert_eq!(first.status(), 200);
+    let _second = open(streamer.clone()).await;
+    let third = open(streamer.clone()).await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    let reader = s.new_key("read").await;
+    let _fourth = open(reader.clone()).await;
+    assert_eq!(open(reader).await.status(), StatusCode::TOO_MANY_REQUESTS, "3 in all");
+    let keys: Value =
+        s.req(reqwest::Method::GET, "/v1/keys", Some(&s.admin)).send().await.unwrap().json().await.unwrap();
+    let id = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap().to_owned())
+        .find(|id| streamer.starts_with(id.as_str()))
+        .unwrap();
+    let r = s.req(reqwest::Method::DELETE, &format!("/v1/keys/{id}"), Some(&s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The revoked key's stream ends (the body completes) within a few polls.
+    let body = tokio::time::timeout(Duration::from_secs(5), first.text()).await.expect("the stream ended").unwrap();
+    assert!(body.contains("event: end"), "{body}");
+    s.shutdown().await;
+}

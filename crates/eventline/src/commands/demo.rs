@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use crate::Exit;
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::remote::UpFile;
 
 const USERS: [&str; 5] = ["u-1001", "u-1002", "u-1003", "u-1004", "u-1005"];
 const QUESTIONS: [&str; 12] = [
@@ -118,26 +117,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
     if args.rate == 0 || args.rate > 10_000 {
         return Err(Exit::new(2, "--rate must be between 1 and 10000 requests per second").into());
     }
-    let url = match &args.url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => UpFile::read(&config.data_dir).map(|u| u.url).ok_or_else(|| {
-            Exit::new(
-                2,
-                format!(
-                    "no `eventline up` is running on {} (no live up.json): start it, or give --url",
-                    config.data_dir.display()
-                ),
-            )
-        })?,
-    };
-    let admin = match &args.key {
-        Some(k) => k.clone(),
-        None => {
-            std::fs::read_to_string(config.data_dir.join("admin.key")).map(|k| k.trim().to_owned()).map_err(|_| {
-                Exit::new(2, format!("no admin key in {}: give --key", config.data_dir.join("admin.key").display()))
-            })?
-        }
-    };
+    let (url, admin) = crate::remote::locate(config, args.url.as_deref(), args.key.as_deref())?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let agent = new_key(&http, &url, &admin, "agent").await?;
     let ingest = new_key(&http, &url, &admin, "ingest").await?;

@@ -9,6 +9,7 @@ mod bench_services;
 mod cdc;
 mod consume;
 mod demo;
+mod keys;
 mod lake;
 mod pii;
 mod produce;
@@ -36,6 +37,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Cdc(cmd) => cdc::run(cmd, &config).await,
         Command::Migrate { database } => cdc::migrate(database.as_deref(), &config).await,
         Command::Demo(args) => demo::run(args, &config).await,
+        Command::Keys(args) => keys::run(args, &config).await,
         Command::Bench(BenchCommand::Pipeline { .. }) => unavailable("bench pipeline", "the gateway and consumers"),
         Command::Bench(BenchCommand::Cdc(args)) => bench_cdc::run(args, &config).await,
         Command::Bench(BenchCommand::Services(args)) => bench_services::run(args, &config).await,

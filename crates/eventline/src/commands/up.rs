@@ -161,6 +161,14 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
         metrics_here: config.metrics.enabled && config.metrics.listen.is_none(),
+        limits: eventline_gateway::limits::LimitOptions {
+            per_key_per_s: config.gateway.rate_limit_per_key,
+            per_user_per_s: config.gateway.rate_limit_per_user,
+            max_in_flight: config.gateway.max_in_flight,
+            max_streams_per_key: config.gateway.max_streams_per_key,
+            max_streams: config.gateway.max_streams,
+            stream_lifetime: config.gateway.stream_max_lifetime,
+        },
         ..GatewayOptions::default()
     };
     let state = AppState::new(executor, key_store, readiness.clone(), options)

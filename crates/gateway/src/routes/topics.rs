@@ -117,10 +117,13 @@ pub async fn records(
 
 pub async fn stream(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<crate::security::Caller>,
     Path(topic): Path<String>,
     Query(params): Params,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let q = Fields::new(&params, &["partition", "offset", "since", "from", "offsets"])?;
+    let permit = state.inner.limits.open_stream(&caller.key.id)?;
+    let ends_at = std::time::Instant::now() + state.inner.limits.options().stream_lifetime;
     let d = describe_topic(&state, &topic).await?;
     let log = state.executor().log().clone();
     let partitions: Vec<u32> = match q.partition(&d)? {
@@ -151,7 +154,19 @@ pub async fn stream(
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let readiness = state.readiness().clone();
     tokio::spawn(async move {
+        let _permit = permit;
         loop {
+            // A revoked key's streams end; every stream ends at its maximum lifetime.
+            if !state.key_alive(&caller.key) || std::time::Instant::now() >= ends_at {
+                let _ = tx
+                    .send(
+                        Event::default()
+                            .event("end")
+                            .data("the stream reached its lifetime or its key was revoked; reconnect"),
+                    )
+                    .await;
+                return;
+            }
             let mut progressed = false;
             for (p, next) in cursors.iter_mut() {
                 let got = match log.fetch(&topic, *p, *next, 500).await {
