@@ -1606,3 +1606,56 @@ async fn rate_limits_answer_429_with_retry_after_and_streams_are_capped_and_end_
     assert!(body.contains("event: end"), "{body}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
+    let s = Server::start().await;
+    let ingest = s.new_key("ingest").await;
+    s.log.create_topic(&TopicSpec::new("partner.feed")).await.unwrap();
+    let event = r#"{"card": 4111111111111111, "ids": {"219-09-9999": "on file"}, "amount": 125, "n": 1}"#;
+    let r = s
+        .req(reqwest::Method::POST, "/v1/topics/partner.feed/records", Some(&ingest))
+        .query(&[("stamp", "true"), ("key", "078-05-1120"), ("header", "x-note=write to jane.doe@example.com")])
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let mut stored = s.log.fetch("partner.feed", 0, 0, 10).await.unwrap();
+    for p in 1..s.log.describe_topic("partner.feed").await.unwrap().spec.partitions {
+        stored.extend(s.log.fetch("partner.feed", p, 0, 10).await.unwrap());
+    }
+    assert_eq!(stored.len(), 1);
+    let rec = &stored[0];
+    let value = String::from_utf8(rec.value.as_ref().unwrap().to_vec()).unwrap();
+    let key = String::from_utf8(rec.key.as_ref().unwrap().to_vec()).unwrap();
+    let note = String::from_utf8(rec.header("x-note").unwrap().to_vec()).unwrap();
+    for raw in ["4111111111111111", "219-09-9999", "078-05-1120", "jane.doe@example.com"] {
+        assert!(!value.contains(raw) && !key.contains(raw) && !note.contains(raw), "{raw} stored raw: {value} {key} {note}");
+    }
+    let v: Value = serde_json::from_str(&value).unwrap();
+    assert!(v["card"].as_str().unwrap().ends_with("1111"), "a card number as a number is masked: {v}");
+    assert_eq!(v["amount"], 125, "an ordinary number is left alone");
+    assert!(v["ids"].as_object().unwrap().values().all(|x| x == "on file"), "{v}");
+    assert!(key.starts_with("[SSN:"), "a record key is hashed (same key, same partition): {key}");
+    // The same key again lands in the same partition.
+    let r = s
+        .req(reqwest::Method::POST, "/v1/topics/partner.feed/records", Some(&ingest))
+        .query(&[("stamp", "true"), ("key", "078-05-1120")])
+        .body(r#"{"n": 2}"#)
+        .send()
+        .await
+        .unwrap();
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["records"][0]["partition"].as_u64().unwrap(), rec.partition as u64);
+    // Each finding raised an alert naming where it was, never the value.
+    let alerts = s.events("compliance.alerts").await;
+    let fields: Vec<&str> = alerts.iter().map(|a| a["details"]["field"].as_str().unwrap()).collect();
+    for f in ["/card", "(record key)", "(header x-note)"] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    assert!(fields.iter().any(|f| f.starts_with("/ids/")), "{fields:?}");
+    let text = serde_json::to_string(&alerts).unwrap();
+    assert!(!text.contains("219-09-9999") && !text.contains("078-05-1120"), "{text}");
+    s.shutdown().await;
+}

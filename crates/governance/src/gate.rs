@@ -45,6 +45,16 @@ impl Scope {
     }
 }
 
+/// A part of a record outside its event: the record key or a header value. `field` names it in
+/// alerts (`(record key)`, `(header x-note)`); `value` becomes `None` when the policy drops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub field: String,
+    pub value: Option<String>,
+    /// Hash rather than mask (a record key: one entity's records still share a partition).
+    pub hash_always: bool,
+}
+
 /// What the gate did to one event.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -70,10 +80,19 @@ impl Gate {
     /// The alerts carry the event's `timestamp` and ids derived from its `_metadata.message_id`,
     /// so the same event always raises the same alerts.
     pub fn apply_scoped(&self, topic: &str, event: &mut Value, scopes: &[Scope]) -> Outcome {
+        self.apply_with_parts(topic, event, scopes, &mut [])
+    }
+
+    /// Like [`Gate::apply_scoped`], and also scans the record's `parts` outside the event (its key,
+    /// header values) with the topic's free-text action, changing them in place.
+    pub fn apply_with_parts(&self, topic: &str, event: &mut Value, scopes: &[Scope], parts: &mut [Part]) -> Outcome {
         // The event's identity for alerts, taken before the policy changes it: its message id and a
         // digest of its content (all but `_metadata`, which a replay restamps).
         let digest = content_digest(event);
-        let findings = self.policy.apply(topic, event, &self.detector);
+        let mut findings = self.policy.apply(topic, event, &self.detector);
+        for part in parts.iter_mut() {
+            findings.extend(self.policy.apply_side(topic, &part.field, &mut part.value, part.hash_always, &self.detector));
+        }
         if findings.is_empty() {
             return Outcome::default();
         }

@@ -58,7 +58,7 @@ pub mod validators;
 
 pub use alerts::{AlertBuilder, AlertSource, Location, PII_EXPOSURE, derived_alert_ids, severity};
 pub use detector::{DEFAULT_THRESHOLD, Detector, Entity};
-pub use gate::{Gate, Outcome, Scope};
+pub use gate::{Gate, Outcome, Part, Scope};
 pub use kind::PiiKind;
 pub use policy::{Action, Finding, Policy, PolicyError, detect_field};
 pub use redaction::{mask_card, mask_value, redact, redact_with};

@@ -406,11 +406,69 @@ impl Policy {
         }
         match value {
             Value::Object(map) => {
+                // A key can be a value too (`{"219-09-9999": …}`): it is renamed (masked or
+                // hashed) or its entry dropped, like a string.
+                let suspicious: Vec<String> =
+                    map.keys().filter(|k| !detector.detect(k).is_empty()).cloned().collect();
+                for k in suspicious {
+                    let entities = detector.detect(&k);
+                    let (renamed, alert_action) = match action {
+                        Action::Allow => (None, AlertAction::Allowed),
+                        Action::Mask => (Some(redact(&k, &entities)), AlertAction::Redacted),
+                        Action::Hash => (Some(self.hash_text(&k, &entities)), AlertAction::Hashed),
+                        Action::Drop => (None, AlertAction::Dropped),
+                    };
+                    let mut field_path = path.clone();
+                    match (action, renamed) {
+                        (Action::Drop, _) => {
+                            map.remove(&k);
+                            field_path.push("(key)".to_owned());
+                        }
+                        (_, Some(mut new)) => {
+                            let v = map.remove(&k).unwrap_or(Value::Null);
+                            let base = new.clone();
+                            let mut n = 2;
+                            while map.contains_key(&new) {
+                                new = format!("{base}#{n}");
+                                n += 1;
+                            }
+                            field_path.push(new.clone());
+                            map.insert(new, v);
+                        }
+                        (_, None) => field_path.push("(key)".to_owned()),
+                    }
+                    push_findings(findings, pointer(&field_path), &entities, alert_action);
+                }
                 for (k, v) in map.iter_mut() {
                     path.push(k.clone());
                     self.scan_strings(v, path, skip, action, detector, findings, drops);
                     path.pop();
                 }
+            }
+            // A number is scanned as its digits (a card number sent as a JSON number).
+            Value::Number(n) => {
+                let digits = n.to_string();
+                let name = path.last().map_or("", String::as_str);
+                let entities = detect_field(detector, name, &digits);
+                if entities.is_empty() {
+                    return;
+                }
+                let alert_action = match action {
+                    Action::Allow => AlertAction::Allowed,
+                    Action::Mask => {
+                        *value = Value::String(redact(&digits, &entities));
+                        AlertAction::Redacted
+                    }
+                    Action::Hash => {
+                        *value = Value::String(self.hash_text(&digits, &entities));
+                        AlertAction::Hashed
+                    }
+                    Action::Drop => {
+                        drops.push(path.clone());
+                        AlertAction::Dropped
+                    }
+                };
+                push_findings(findings, pointer(path), &entities, alert_action);
             }
             Value::Array(items) => {
                 for (i, v) in items.iter_mut().enumerate() {
@@ -432,10 +490,7 @@ impl Policy {
                         AlertAction::Redacted
                     }
                     Action::Hash => {
-                        *s = redact_with(s, &entities, |k, v| {
-                            let h = self.hash_value(&Value::String(v.to_owned()));
-                            format!("[{}:{}]", k.as_str(), &h["hmac-sha256:".len()..][..16])
-                        });
+                        *s = self.hash_text(s, &entities);
                         AlertAction::Hashed
                     }
                     Action::Drop => {
@@ -443,17 +498,69 @@ impl Policy {
                         AlertAction::Dropped
                     }
                 };
-                let field = pointer(path);
-                let mut per_kind: BTreeMap<PiiKind, usize> = BTreeMap::new();
-                for e in &entities {
-                    *per_kind.entry(e.kind).or_default() += 1;
-                }
-                for (kind, count) in per_kind {
-                    findings.push(Finding { field: field.clone(), kind: Some(kind), action: alert_action, count });
-                }
+                push_findings(findings, pointer(path), &entities, alert_action);
             }
             _ => {}
         }
+    }
+
+    /// `text` with each entity replaced by its kind and a keyed hash (`[SSN:0123456789abcdef]`):
+    /// the same value always gives the same text, without revealing it.
+    fn hash_text(&self, text: &str, entities: &[Entity]) -> String {
+        redact_with(text, entities, |k, v| {
+            let h = self.hash_value(&Value::String(v.to_owned()));
+            format!("[{}:{}]", k.as_str(), &h["hmac-sha256:".len()..][..16])
+        })
+    }
+
+    /// Scans a part of a record outside the event — its key, a header value — named `field` (e.g.
+    /// `(record key)`), and applies `topic`'s free-text action to it in place. A record key is
+    /// always hashed rather than masked (`hash_always`), so records of one entity still share a
+    /// partition. Returns what it found; `None` in `value` means drop the part.
+    pub fn apply_side(
+        &self,
+        topic: &str,
+        field: &str,
+        value: &mut Option<String>,
+        hash_always: bool,
+        detector: &Detector,
+    ) -> Vec<Finding> {
+        let Some(text) = value.as_deref() else { return Vec::new() };
+        let entities = detector.detect(text);
+        if entities.is_empty() {
+            return Vec::new();
+        }
+        let (_, free_text) = self.rules_for(topic, &Value::Null);
+        let action = if hash_always && free_text != Action::Allow { Action::Hash } else { free_text };
+        let alert_action = match action {
+            Action::Allow => AlertAction::Allowed,
+            Action::Mask => {
+                *value = Some(redact(text, &entities));
+                AlertAction::Redacted
+            }
+            Action::Hash => {
+                *value = Some(self.hash_text(text, &entities));
+                AlertAction::Hashed
+            }
+            Action::Drop => {
+                *value = None;
+                AlertAction::Dropped
+            }
+        };
+        let mut findings = Vec::new();
+        push_findings(&mut findings, field.to_owned(), &entities, alert_action);
+        findings
+    }
+}
+
+/// One finding per PII kind among `entities` of `field`.
+fn push_findings(findings: &mut Vec<Finding>, field: String, entities: &[Entity], action: AlertAction) {
+    let mut per_kind: BTreeMap<PiiKind, usize> = BTreeMap::new();
+    for e in entities {
+        *per_kind.entry(e.kind).or_default() += 1;
+    }
+    for (kind, count) in per_kind {
+        findings.push(Finding { field: field.clone(), kind: Some(kind), action, count });
     }
 }
 

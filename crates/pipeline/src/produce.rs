@@ -358,10 +358,39 @@ impl Pipeline {
 
     /// Steps 4–5: governance, key, record.
     pub fn govern(&self, spec: &TopicSpec, admitted: Admitted) -> Result<Prepared, EventError> {
-        let Admitted { mut event, mut verbatim, draft } = admitted;
+        let Admitted { mut event, mut verbatim, mut draft } = admitted;
         let mut alerts = Vec::new();
         if let Some(gate) = &self.inner.gate {
-            let outcome = gate.apply_scoped(&spec.name, &mut event, &draft.scopes);
+            // The caller's record key and header values are scanned like the event (a PII value
+            // there would be stored raw and served to every reader).
+            let mut parts = Vec::new();
+            if let Some(k) = &draft.key {
+                parts.push(eventline_governance::Part {
+                    field: "(record key)".into(),
+                    value: Some(k.clone()),
+                    hash_always: true,
+                });
+            }
+            let header_at: Vec<usize> = (0..draft.headers.len())
+                .filter(|&i| !draft.headers[i].key.eq_ignore_ascii_case(TRACEPARENT_HEADER))
+                .filter(|&i| draft.headers[i].value.as_deref().is_some_and(|v| std::str::from_utf8(v).is_ok()))
+                .collect();
+            for &i in &header_at {
+                let h = &draft.headers[i];
+                parts.push(eventline_governance::Part {
+                    field: format!("(header {})", h.key),
+                    value: h.value.as_deref().and_then(|v| std::str::from_utf8(v).ok()).map(str::to_owned),
+                    hash_always: false,
+                });
+            }
+            let outcome = gate.apply_with_parts(&spec.name, &mut event, &draft.scopes, &mut parts);
+            let mut parts = parts.into_iter();
+            if draft.key.is_some() {
+                draft.key = parts.next().and_then(|p| p.value);
+            }
+            for (&i, part) in header_at.iter().zip(parts) {
+                draft.headers[i].value = part.value.map(Bytes::from);
+            }
             if outcome.changed {
                 verbatim = None;
                 if let Err(e) = schema::validate(&spec.name, &event) {
