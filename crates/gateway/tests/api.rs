@@ -1631,7 +1631,10 @@ async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
     let key = String::from_utf8(rec.key.as_ref().unwrap().to_vec()).unwrap();
     let note = String::from_utf8(rec.header("x-note").unwrap().to_vec()).unwrap();
     for raw in ["4111111111111111", "219-09-9999", "078-05-1120", "jane.doe@example.com"] {
-        assert!(!value.contains(raw) && !key.contains(raw) && !note.contains(raw), "{raw} stored raw: {value} {key} {note}");
+        assert!(
+            !value.contains(raw) && !key.contains(raw) && !note.contains(raw),
+            "{raw} stored raw: {value} {key} {note}"
+        );
     }
     let v: Value = serde_json::from_str(&value).unwrap();
     assert!(v["card"].as_str().unwrap().ends_with("1111"), "a card number as a number is masked: {v}");
@@ -1657,5 +1660,51 @@ async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
     assert!(fields.iter().any(|f| f.starts_with("/ids/")), "{fields:?}");
     let text = serde_json::to_string(&alerts).unwrap();
     assert!(!text.contains("219-09-9999") && !text.contains("078-05-1120"), "{text}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn card_numbers_are_encrypted_at_rest_and_the_card_agent_works_on_bin_and_last_four() {
+    let s = Server::start().await;
+    let pans: Vec<(String, String)> = s.db.call_blocking(|c| {
+        c.prepare("SELECT card_id, pan FROM cards WHERE user_id = 'u-1001' ORDER BY card_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
+    let vault = eventline_platform::cardvault::CardVault::load_or_create(s.dir.path(), None).unwrap();
+    let check = vault.clone();
+    assert!(s.db.call_blocking(move |c| vault.protect(c)).unwrap() > 0);
+    // Nothing in the table is the number any more; the sealed copy opens to it.
+    let stored: Vec<(String, Vec<u8>)> = s.db.call_blocking(|c| {
+        c.prepare("SELECT pan, pan_enc FROM cards WHERE user_id = 'u-1001' ORDER BY card_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
+    for ((card_id, pan), (token, blob)) in pans.iter().zip(&stored) {
+        assert!(token.starts_with("ctok_") && !token.contains(pan.as_str()));
+        assert_eq!(&check.open(card_id, blob).unwrap(), pan);
+    }
+    let agent = s.new_key("agent").await;
+    let (status, v) = s.query(&agent, json!({"user_id": "u-1001", "query": "what is my card balance"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let text = v.to_string();
+    for (_, pan) in &pans {
+        assert!(!text.contains(pan.as_str()), "{text}");
+        let shown = format!("{} {}•• •••• {}", &pan[..4], &pan[4..6], &pan[pan.len() - 4..]);
+        assert!(text.contains(&shown), "{shown} in {text}");
+    }
+    // A customer naming the card by its full number still reaches it.
+    let credit = s.sql_text("SELECT card_id FROM cards WHERE user_id = 'u-1001' AND kind = 'credit'");
+    let full = &pans.iter().find(|(id, _)| *id == credit).unwrap().1;
+    let (status, v) =
+        s.query(&agent, json!({"user_id": "u-1001", "query": format!("block card {full}, it was stolen")})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(s.sql_text("SELECT status FROM cards WHERE user_id = 'u-1001' AND kind = 'credit'"), "blocked");
     s.shutdown().await;
 }

@@ -91,7 +91,13 @@ impl Gate {
         let digest = content_digest(event);
         let mut findings = self.policy.apply(topic, event, &self.detector);
         for part in parts.iter_mut() {
-            findings.extend(self.policy.apply_side(topic, &part.field, &mut part.value, part.hash_always, &self.detector));
+            findings.extend(self.policy.apply_side(
+                topic,
+                &part.field,
+                &mut part.value,
+                part.hash_always,
+                &self.detector,
+            ));
         }
         if findings.is_empty() {
             return Outcome::default();

@@ -408,8 +408,7 @@ impl Policy {
             Value::Object(map) => {
                 // A key can be a value too (`{"219-09-9999": …}`): it is renamed (masked or
                 // hashed) or its entry dropped, like a string.
-                let suspicious: Vec<String> =
-                    map.keys().filter(|k| !detector.detect(k).is_empty()).cloned().collect();
+                let suspicious: Vec<String> = map.keys().filter(|k| !detector.detect(k).is_empty()).cloned().collect();
                 for k in suspicious {
                     let entities = detector.detect(&k);
                     let (renamed, alert_action) = match action {

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod agents;
+pub mod cardvault;
 pub mod conversations;
 pub mod db;
 pub mod executor;

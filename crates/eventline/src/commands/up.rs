@@ -91,6 +91,16 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
             seed::DEMO_USERS.iter().map(|u| u.user_id).collect::<Vec<_>>().join(", ")
         );
     }
+    // Card numbers are kept only encrypted (PCI DSS 3.5): seal any still in clear before serving.
+    let vault = eventline_platform::cardvault::CardVault::load_or_create(
+        &config.data_dir,
+        std::env::var(eventline_platform::cardvault::KEY_ENV).ok(),
+    )
+    .context("cannot load the card data key")?;
+    let sealed = db.call_blocking(move |c| vault.protect(c)).context("cannot encrypt the card numbers")?;
+    if sealed > 0 {
+        eprintln!("eventline: encrypted {sealed} card number(s) at rest (AES-256-GCM, key card-data.key)");
+    }
     let admin = db.call_blocking(|c| keys::bootstrap_admin(c, &config.data_dir))?;
     let key_store = db.call_blocking(|c| keys::load(c))?;
     let outbox = Outbox::open(db.clone(), log.clone(), &[AGENT_EXECUTIONS, COMPLIANCE_ALERTS])

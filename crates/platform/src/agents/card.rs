@@ -14,7 +14,12 @@ use super::{AgentAnswer, AgentRequest, contact};
 struct Card {
     card_id: String,
     account_id: String,
+    /// The token (`ctok_…`) of a protected card; the number itself for a row another client
+    /// wrote in clear (until `CardVault::protect` seals it).
     pan: String,
+    /// First six and last four digits (protected cards).
+    bin: Option<String>,
+    last4: Option<String>,
     brand: String,
     kind: String,
     status: String,
@@ -23,13 +28,33 @@ struct Card {
 }
 
 impl Card {
-    /// `4532 0151 1283 0366`: the number as printed on the card.
+    /// `4532 01•• •••• 0366`: the number as the bank may show it (BIN and last four); a row in
+    /// clear is shown grouped as printed.
     fn number(&self) -> String {
-        self.pan.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+        match (&self.bin, &self.last4) {
+            (Some(bin), Some(last4)) if bin.len() == 6 => {
+                format!("{} {}•• •••• {last4}", &bin[..4], &bin[4..])
+            }
+            _ => self
+                .pan
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
     }
 
     fn last4(&self) -> &str {
-        super::text::tail_chars(&self.pan, 4)
+        self.last4.as_deref().unwrap_or_else(|| super::text::tail_chars(&self.pan, 4))
+    }
+
+    /// Whether `digits` (a run the customer typed) is this card's full number.
+    fn is_number(&self, digits: &str) -> bool {
+        match &self.bin {
+            Some(bin) => digits.len() >= 13 && digits.starts_with(bin.as_str()) && digits.ends_with(self.last4()),
+            None => self.pan == digits,
+        }
     }
 
     /// `Mastercard credit card 5424 1812 3456 7890`.
@@ -56,7 +81,7 @@ impl Card {
 
 fn cards(conn: &Connection, user_id: &str) -> rusqlite::Result<Vec<Card>> {
     conn.prepare_cached(
-        "SELECT card_id, account_id, pan, brand, kind, status, credit_limit_cents, expiry
+        "SELECT card_id, account_id, pan, brand, kind, status, credit_limit_cents, expiry, bin, last4
          FROM cards WHERE user_id = ?1 ORDER BY kind DESC, card_id",
     )?
     .query_map([user_id], |r| {
@@ -69,6 +94,8 @@ fn cards(conn: &Connection, user_id: &str) -> rusqlite::Result<Vec<Card>> {
             status: r.get(5)?,
             credit_limit_cents: r.get(6)?,
             expiry: r.get(7)?,
+            bin: r.get(8)?,
+            last4: r.get(9)?,
         })
     })?
     .collect()
@@ -183,7 +210,7 @@ pub fn answer(conn: &mut Connection, req: &AgentRequest<'_>) -> rusqlite::Result
 fn pick_card<'c>(query: &str, normalised: &str, all: &'c [Card]) -> Option<&'c Card> {
     for run in text::digit_runs(query) {
         if run.len() >= 4
-            && let Some(c) = all.iter().find(|c| c.pan == run || (run.len() == 4 && c.last4() == run))
+            && let Some(c) = all.iter().find(|c| c.is_number(&run) || (run.len() == 4 && c.last4() == run))
         {
             return Some(c);
         }
@@ -261,7 +288,7 @@ fn balances(conn: &Connection, all: &[Card]) -> rusqlite::Result<AgentAnswer> {
 fn transactions(conn: &Connection, req: &AgentRequest<'_>) -> rusqlite::Result<AgentAnswer> {
     let limit = text::count(req.query, 50).unwrap_or(5);
     let mut stmt = conn.prepare_cached(
-        "SELECT t.txn_id, t.posted_at, t.merchant, t.category, t.amount_cents, t.currency, t.status, c.pan
+        "SELECT t.txn_id, t.posted_at, t.merchant, t.category, t.amount_cents, t.currency, t.status, coalesce(c.last4, c.pan)
          FROM card_transactions t JOIN cards c ON c.card_id = t.card_id
          WHERE c.user_id = ?1 ORDER BY t.posted_at DESC, t.txn_id LIMIT ?2",
     )?;

@@ -63,6 +63,7 @@ CREATE INDEX IF NOT EXISTS conversations_user_id ON conversations (user_id);
     (4, include_str!("sqlite_migrations/004_audit_and_notifications.sql")),
     (5, include_str!("sqlite_migrations/005_trace_context.sql")),
     (6, include_str!("sqlite_migrations/006_user_keys.sql")),
+    (7, include_str!("sqlite_migrations/007_card_vault.sql")),
 ];
 
 /// Columns holding JSON documents, per table: capture emits them as JSON, not as strings.
