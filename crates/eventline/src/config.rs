@@ -211,6 +211,11 @@ pub struct GatewaySection {
     /// An event stream ends after this long (clients reconnect).
     #[serde(with = "duration")]
     pub stream_max_lifetime: Duration,
+    /// Serve HTTPS (rustls) with this PEM certificate chain and `tls_key`; unset: plain HTTP.
+    /// The command line's client of a running `up` trusts this certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for GatewaySection {
@@ -225,6 +230,8 @@ impl Default for GatewaySection {
             max_streams_per_key: 8,
             max_streams: 256,
             stream_max_lifetime: Duration::from_secs(3600),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -463,6 +470,9 @@ impl Config {
         }
         if g.max_streams_per_key == 0 || g.max_streams == 0 || g.stream_max_lifetime.is_zero() {
             return Err("invalid configuration `gateway.max_streams_per_key`, `max_streams` and `stream_max_lifetime` must be more than 0".into());
+        }
+        if self.gateway.tls_cert.is_some() != self.gateway.tls_key.is_some() {
+            return Err("invalid configuration `gateway.tls_cert` / `gateway.tls_key`: give both (PEM files) for HTTPS, or neither".into());
         }
         if self.gateway.request_timeout.is_zero() {
             return Err("invalid configuration `gateway.request_timeout` = \"0s\": must be longer than 0".into());

@@ -84,11 +84,29 @@ pub async fn open(config: &Config) -> anyhow::Result<Access> {
     match UpFile::read(&config.data_dir) {
         Some(up) => {
             tracing::info!(url = %up.url, pid = up.pid, "the data directory is in use by `eventline up`; going through its gateway");
-            let remote = Arc::new(Remote::new(&config.data_dir, up)?);
+            let remote = Arc::new(Remote::new(config, up)?);
             Ok(Access { log: remote.clone(), up: Some(remote) })
         }
         None => Err(err),
     }
+}
+
+/// An HTTP client for the running `up`: it trusts `gateway.tls_cert` when `up` serves HTTPS with
+/// a certificate of its own.
+pub fn http_client(config: &Config, timeout: Option<std::time::Duration>) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder();
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    if let Some(cert) = &config.gateway.tls_cert {
+        let pem = std::fs::read(cert).with_context(|| format!("cannot read gateway.tls_cert {}", cert.display()))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("gateway.tls_cert {} is not a PEM certificate", cert.display()))?
+        {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().context("cannot build the HTTP client")
 }
 
 /// The gateway and admin key to use: the given ones, else the `up` running on the data directory
@@ -188,7 +206,8 @@ pub struct ProduceParams {
 }
 
 impl Remote {
-    fn new(data_dir: &Path, up: UpFile) -> anyhow::Result<Remote> {
+    fn new(config: &Config, up: UpFile) -> anyhow::Result<Remote> {
+        let data_dir = &config.data_dir;
         let key_path = data_dir.join("admin.key");
         let key = std::fs::read_to_string(&key_path)
             .with_context(|| {
@@ -201,7 +220,7 @@ impl Remote {
             })?
             .trim()
             .to_owned();
-        let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
+        let http = http_client(config, None)?;
         Ok(Remote { http, url: up.url.trim_end_matches('/').to_owned(), key })
     }
 

@@ -39,5 +39,5 @@ pub mod state;
 pub mod tokens;
 pub mod wire;
 
-pub use server::{router, serve};
+pub use server::{router, serve, serve_tls};
 pub use state::{AppState, GatewayOptions, Readiness};

@@ -141,6 +141,44 @@ pub async fn serve(
     Ok(())
 }
 
+/// Like [`serve`], over TLS (rustls) with the PEM certificate chain and key in `tls`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let readiness = state.readiness().clone();
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        readiness.set_draining();
+        // Requests in flight finish (the request timeout bounds them).
+        stopper.graceful_shutdown(None);
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle).serve(app).await?;
+    state.wait_for_executions().await;
+    Ok(())
+}
+
+/// Loads a PEM certificate chain and private key for [`serve_tls`]; the error names the file.
+pub async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, String> {
+    let _ = rustls_ring_provider();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| format!("TLS certificate {} / key {}: {e}", cert.display(), key.display()))
+}
+
+/// rustls needs one process-wide crypto provider; ring is the one the HTTP clients already use.
+fn rustls_ring_provider() -> bool {
+    rustls::crypto::ring::default_provider().install_default().is_ok()
+}
+
 /// Checks the bearer key and its role for `perm`: 401 without a valid key, 403 when the role
 /// does not allow it; both are security events for the audit trail. A key that passes is put in
 /// the request's extensions as a [`Caller`] for handlers that decide per resource or record what

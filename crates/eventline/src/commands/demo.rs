@@ -118,7 +118,7 @@ pub async fn run(args: DemoArgs, config: &Config) -> anyhow::Result<()> {
         return Err(Exit::new(2, "--rate must be between 1 and 10000 requests per second").into());
     }
     let (url, admin) = crate::remote::locate(config, args.url.as_deref(), args.key.as_deref())?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = crate::remote::http_client(config, Some(Duration::from_secs(30)))?;
     let agent = new_key(&http, &url, &admin, "agent").await?;
     let ingest = new_key(&http, &url, &admin, "ingest").await?;
     let before = topic_ends(&http, &url, &admin).await;

@@ -12,7 +12,7 @@ use crate::config::Config;
 
 pub async fn run(args: KeysArgs, config: &Config) -> anyhow::Result<()> {
     let (url, admin) = crate::remote::locate(config, args.url.as_deref(), args.key.as_deref())?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = crate::remote::http_client(config, Some(Duration::from_secs(30)))?;
     let call = |method: reqwest::Method, path: String| http.request(method, format!("{url}{path}")).bearer_auth(&admin);
     let answer = |r: reqwest::Response| async move {
         let status = r.status();

@@ -116,7 +116,14 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
     if reachable.ip().is_unspecified() {
         reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    UpFile { pid: std::process::id(), url: format!("http://{reachable}") }
+    let tls = match (&config.gateway.tls_cert, &config.gateway.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(eventline_gateway::server::tls_config(cert, key).await.map_err(|e| Exit::new(2, e))?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    UpFile { pid: std::process::id(), url: format!("{scheme}://{reachable}") }
         .write(&config.data_dir)
         .with_context(|| format!("cannot write {}", config.data_dir.join(remote::UP_FILE).display()))?;
 
@@ -129,12 +136,12 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         admin.path.display()
     );
     eprintln!(
-        "eventline: gateway listening on http://{addr} ({} log, SQLite {}); Ctrl-C to stop",
+        "eventline: gateway listening on {scheme}://{addr} ({} log, SQLite {}); Ctrl-C to stop",
         log.backend(),
         db_path.display()
     );
     eprintln!(
-        "eventline: dashboard on http://{reachable}/ (log in with a key of role read, or the admin key in {})",
+        "eventline: dashboard on {scheme}://{reachable}/ (log in with a key of role read, or the admin key in {})",
         admin.path.display()
     );
 
@@ -203,9 +210,13 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         });
     }
     let (stop_server, mut server_stopped) = watch::channel(false);
-    let mut server = tokio::spawn(eventline_gateway::serve(listener, state, async move {
+    let stopped = async move {
         let _ = server_stopped.wait_for(|s| *s).await;
-    }));
+    };
+    let mut server = match tls {
+        Some(tls) => tokio::spawn(eventline_gateway::serve_tls(listener, state, tls, stopped)),
+        None => tokio::spawn(eventline_gateway::serve(listener, state, stopped)),
+    };
     let (stop_capture, capture_stopped) = watch::channel(false);
     let price_feed = supervise("price feed", capture_stopped.clone(), move |stop| {
         let feed = prices.clone();
