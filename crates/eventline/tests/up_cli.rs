@@ -259,3 +259,96 @@ fn keys_are_created_listed_and_revoked_through_a_running_up() {
     assert_eq!(out.status.code(), Some(2), "an unknown key");
     up.terminate();
 }
+
+#[test]
+fn the_gateway_serves_https_with_the_configured_certificate_and_the_cli_trusts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A private CA and a server certificate it signs; tls_cert is the chain (server, then CA).
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let at = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let ext = at("ext.cnf");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    for args in [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            &at("ca.key"),
+            "-out",
+            &at("ca.pem"),
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            &at("server.csr"),
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &at("server.csr"),
+            "-CA",
+            &at("ca.pem"),
+            "-CAkey",
+            &at("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &at("server.pem"),
+        ],
+    ] {
+        let made = Command::new("openssl").args(&args).output().unwrap();
+        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
+    }
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(at("server.pem")).unwrap(),
+        std::fs::read_to_string(at("ca.pem")).unwrap()
+    );
+    std::fs::write(&cert, chain).unwrap();
+    let config = dir.path().join("eventline.toml");
+    std::fs::write(
+        &config,
+        format!("[gateway]\ntls_cert = {:?}\ntls_key = {:?}\n", cert.display().to_string(), key.display().to_string()),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let up = Up::start_with_env(&data, &[], &[("EVENTLINE_CONFIG", config.to_str().unwrap())]);
+    assert!(up.url.starts_with("https://"), "{}", up.url);
+    let curl = |args: &[&str]| {
+        let out =
+            Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Trusted with the certificate; refused by a client that does not know it; no plain HTTP.
+    assert_eq!(curl(&["--cacert", &at("ca.pem"), &format!("{}/healthz", up.url)]), "200");
+    assert_eq!(curl(&[&format!("{}/healthz", up.url)]), "000");
+    assert_eq!(curl(&[&format!("{}/healthz", up.url.replace("https://", "http://"))]), "000");
+    // The CLI reads the same configuration and trusts the certificate.
+    let out = cmd(&data, &["keys", "list"]).env("EVENTLINE_CONFIG", &config).output().unwrap();
+    let listed = ok(&out);
+    assert!(listed.contains("admin"), "{listed}");
+    up.terminate();
+    // Half a TLS configuration is a clear error.
+    std::fs::write(&config, format!("[gateway]\ntls_cert = {:?}\n", cert.display().to_string())).unwrap();
+    let out = cmd(&data, &["up"]).env("EVENTLINE_CONFIG", &config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls_key"), "{out:?}");
+}

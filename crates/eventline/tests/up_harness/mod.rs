@@ -56,8 +56,8 @@ impl Up {
             .unwrap();
         let stderr = lines(child.stderr.take().unwrap());
         let mut up = Up { child, url: String::new(), stderr, seen: Vec::new() };
-        let line = up.wait_for_line("gateway listening on http://");
-        let at = line.find("http://").unwrap();
+        let line = up.wait_for_line("gateway listening on http");
+        let at = line.find("http").unwrap();
         up.url = line[at..].split_whitespace().next().unwrap().to_owned();
         up
     }
