@@ -22,8 +22,12 @@
 # Test leftovers (inactive evl_* slots, evl_* and eventline_bench_* databases) are dropped on
 # `start` (not on `restart`).
 #
-# Writes EVENTLINE_TEST_PG_URL=postgres://eventline:eventline@127.0.0.1:15432/eventline to
-# scripts/services/.env.
+# TLS: a private test CA and a server certificate for 127.0.0.1 (made once with openssl in
+# $BASE/pg-tls); the server takes TLS and plain connections alike, so tests can ask for
+# sslmode=require or verify-full (with sslrootcert=$BASE/pg-tls/ca.pem).
+#
+# Writes EVENTLINE_TEST_PG_URL=postgres://eventline:eventline@127.0.0.1:15432/eventline and
+# EVENTLINE_TEST_PG_CA (the CA's PEM) to scripts/services/.env.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -69,6 +73,24 @@ install_server() {
   [[ -n "$(bindir)" ]] || { log "no initdb after installing postgresql"; return 1; }
 }
 
+TLS="$BASE/pg-tls"
+
+make_tls() {
+  command -v openssl >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  mkdir -p "$TLS"
+  if [[ ! -f "$TLS/server.key" || ! -f "$TLS/server.pem" || ! -f "$TLS/ca.pem" ]]; then
+    log "making a test CA and a server certificate for 127.0.0.1 in $TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=eventline-test-ca \
+      -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$TLS/ext.cnf"
+    openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$TLS/ext.cnf" -out "$TLS/server.pem" 2>/dev/null
+  fi
+  chown postgres:postgres "$TLS/server.key" "$TLS/server.pem" 2>/dev/null || true
+  chmod 600 "$TLS/server.key"
+}
+
 psql_admin() {
   as_pg "$(bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PORT" -U postgres -d "${PGDB:-postgres}" "$@"
 }
@@ -90,6 +112,7 @@ init_cluster() {
       || { tail -20 "$BASE/pg-initdb.log" >&2; return 1; }
   fi
   mkdir -p "$DATA/conf.d"
+  make_tls
   grep -q "^include_dir = 'conf.d'" "$DATA/postgresql.conf" || echo "include_dir = 'conf.d'" >>"$DATA/postgresql.conf"
   cat >"$DATA/conf.d/eventline.conf" <<EOF
 # Written by scripts/services/postgres.sh; rewritten on every start.
@@ -106,6 +129,9 @@ fsync = on
 synchronous_commit = on
 shared_buffers = 256MB
 log_min_messages = warning
+ssl = on
+ssl_cert_file = '$TLS/server.pem'
+ssl_key_file = '$TLS/server.key'
 EOF
   cat >"$DATA/pg_hba.conf" <<EOF
 # Written by scripts/services/postgres.sh.
@@ -166,8 +192,8 @@ write_env() {
   touch "$ENV_FILE"
   local tmp
   tmp="$(mktemp)"
-  grep -v -e '^EVENTLINE_TEST_PG_URL=' "$ENV_FILE" >"$tmp" || true
-  { cat "$tmp"; echo "EVENTLINE_TEST_PG_URL=$URL"; } >"$ENV_FILE"
+  grep -v -e '^EVENTLINE_TEST_PG_URL=' -e '^EVENTLINE_TEST_PG_CA=' "$ENV_FILE" >"$tmp" || true
+  { cat "$tmp"; echo "EVENTLINE_TEST_PG_URL=$URL"; echo "EVENTLINE_TEST_PG_CA=$TLS/ca.pem"; } >"$ENV_FILE"
   rm -f "$tmp"
 }
 

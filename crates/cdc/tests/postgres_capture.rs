@@ -579,3 +579,74 @@ async fn capture_refuses_a_database_without_the_tables_and_creates_none() {
     assert_eq!(tables, 0, "capture created nothing in the application's database");
     admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_over_tls_checks_the_servers_certificate() {
+    let _shared = SERVER.read().await;
+    let ca = std::env::var("EVENTLINE_TEST_PG_CA")
+        .expect("EVENTLINE_TEST_PG_CA is not set: run scripts/services/postgres.sh start (scripts/test.sh does)");
+    let db = TestDb::new("tls").await;
+    let tls_url = format!("{}?sslmode=verify-full&sslrootcert={ca}", db.url);
+    let mut cap =
+        PgCapture::open_with(&tls_url, db.options(), eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"))
+            .await
+            .unwrap();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let r = cap.run(rx).await;
+        if let Err(e) = &r {
+            *CAPTURE_ERROR.lock().unwrap() = Some(e.to_string());
+        }
+        r
+    });
+    streaming(&db).await;
+    db.sql()
+        .await
+        .batch_execute(r#"INSERT INTO "Users" ("UserId", "Email", "Name") VALUES ('over-tls', 't@example.com', 'Tls')"#)
+        .await
+        .unwrap();
+    let evs = wait_for(&*db.log, "db.changes.users", |e| e["data"]["UserId"] == "over-tls").await;
+    assert_eq!(evs[0]["event_type"], "INSERT");
+    // The replication session and the SQL session of capture are both encrypted.
+    let admin = connect(&base_url()).await;
+    let row = admin
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name LIKE 'eventline-cdc%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (encrypted, all): (i64, i64) = (row.get(0), row.get(1));
+    assert!(all >= 1 && encrypted == all, "{encrypted} of {all} capture sessions encrypted");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), task).await.unwrap().unwrap().unwrap();
+    // A certificate the given CA did not sign is refused; so is verify-full without a CA.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other", "-keyout"])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let wrong = format!("{}?sslmode=verify-full&sslrootcert={}", db.url, other.display());
+    let err =
+        PgCapture::open_with(&wrong, db.options(), eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"))
+            .await
+            .err()
+            .expect("an unknown certificate is refused");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    let err = PgCapture::open_with(
+        &format!("{}?sslmode=verify-full", db.url),
+        db.options(),
+        eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("sslrootcert"), "{err}");
+    db.drop().await;
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use eventline_model::events::SourceTable;
 use pgwire_replication::ReplicationConfig;
+use tokio_postgres::Client;
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, NoTls};
 
 use super::values::SESSION_OPTIONS;
 use crate::error::{CdcError, Result};
@@ -26,6 +26,8 @@ pub struct ConnInfo {
     pub user: String,
     password: String,
     pub dbname: String,
+    /// `sslmode` / `sslrootcert` of the URL.
+    pub tls: eventline_platform::store::pg_tls::PgTls,
 }
 
 impl std::fmt::Debug for ConnInfo {
@@ -37,7 +39,8 @@ impl std::fmt::Debug for ConnInfo {
 impl ConnInfo {
     pub fn parse(url: &str) -> Result<Self> {
         let bad = |why: String| CdcError::Config(format!("--database {}: {why}", redact(url)));
-        let mut pg: tokio_postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
+        let (rest, tls) = eventline_platform::store::pg_tls::split(url).map_err(bad)?;
+        let mut pg: tokio_postgres::Config = rest.parse().map_err(|e| bad(format!("{e}")))?;
         let host = match pg.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
             Some(Host::Unix(p)) => p.display().to_string(),
@@ -48,18 +51,21 @@ impl ConnInfo {
         let password = pg.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
         let dbname = pg.get_dbname().map(str::to_owned).unwrap_or_else(|| user.clone());
         pg.options(SESSION_OPTIONS).application_name("eventline-cdc").connect_timeout(Duration::from_secs(10));
-        Ok(Self { pg, host, port, user, password, dbname })
+        Ok(Self { pg, host, port, user, password, dbname, tls })
     }
 
     /// A regular SQL session (its connection task runs in the background).
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self.pg.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL connection ended");
-            }
-        });
-        Ok(client)
+        use eventline_platform::store::pg_tls::{ConnectError, connect};
+        connect(&self.pg, &self.tls, "capture").await.map_err(|e| match e {
+            // A refused certificate is not a network blip: say why, and do not retry.
+            ConnectError::Postgres(e) if e.to_string().contains("TLS") => CdcError::Config(format!(
+                "{e}: {}",
+                std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string())
+            )),
+            ConnectError::Postgres(e) => CdcError::Postgres(e),
+            ConnectError::Tls(why) => CdcError::Config(why),
+        })
     }
 
     /// Settings of a replication session on `slot` streaming `publication`.
@@ -71,6 +77,22 @@ impl ConnInfo {
             .with_status_interval(status_interval)
             .with_wakeup_interval(Duration::from_secs(5))
             .with_buffer_size(16_384)
+            .with_tls(self.replication_tls())
+    }
+
+    /// The replication session's TLS, as the URL's `sslmode` asks.
+    fn replication_tls(&self) -> pgwire_replication::TlsConfig {
+        use eventline_platform::store::pg_tls::SslMode;
+        use pgwire_replication::TlsConfig;
+        match self.tls.mode {
+            SslMode::Disable => TlsConfig::disabled(),
+            SslMode::Prefer | SslMode::Require => TlsConfig::require(),
+            SslMode::VerifyCa => TlsConfig::verify_ca(self.tls.root_cert.clone()),
+            // The host as the name to check, an IP address included (its certificate's IP SAN).
+            SslMode::VerifyFull => {
+                TlsConfig::verify_full(self.tls.root_cert.clone()).with_sni_hostname(self.host.clone())
+            }
+        }
     }
 }
 

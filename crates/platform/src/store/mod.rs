@@ -5,6 +5,7 @@
 //! `doc` (the turns, JSON), `created_at`, `updated_at`. SQLite also holds the banking tables the
 //! agents work on (`sqlite_migrations/002_banking.sql`) and the gateway's API key digests.
 
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 

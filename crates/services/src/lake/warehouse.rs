@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use tokio::sync::Mutex;
+use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls};
 
 use super::layout::{Kind, Row, columns};
 
@@ -51,15 +51,11 @@ impl Warehouse {
     }
 
     async fn open(url: &str) -> Result<Client, String> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| format!("lake.warehouse_url {}: {e}", eventline_model::secrets::redact_url(url)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "the warehouse connection closed");
-            }
-        });
-        Ok(client)
+        use eventline_platform::store::pg_tls;
+        let bad = |e: String| format!("lake.warehouse_url {}: {e}", eventline_model::secrets::redact_url(url));
+        let (rest, tls) = pg_tls::split(url).map_err(bad)?;
+        let config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+        pg_tls::connect(&config, &tls, "the warehouse").await.map_err(|e| bad(e.to_string()))
     }
 
     /// The connection, opened again if the server closed it (a restart).
