@@ -636,8 +636,7 @@ async fn capture_over_tls_checks_the_servers_certificate() {
     let err =
         PgCapture::open_with(&wrong, db.options(), eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"))
             .await
-            .err()
-            .expect("an unknown certificate is refused");
+            .expect_err("an unknown certificate is refused");
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     let err = PgCapture::open_with(
         &format!("{}?sslmode=verify-full", db.url),
@@ -645,8 +644,7 @@ async fn capture_over_tls_checks_the_servers_certificate() {
         eventline_pipeline::Pipeline::new(db.log.clone(), None, "test"),
     )
     .await
-    .err()
-    .unwrap();
+    .expect_err("verify-full needs a CA");
     assert!(err.to_string().contains("sslrootcert"), "{err}");
     db.drop().await;
 }

@@ -68,7 +68,13 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 pub async fn stream(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<crate::security::Caller>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, crate::error::ApiError> {
+    // Opened with the session cookie: the stream ends with the session (logout, expiry).
+    let session = match headers.contains_key(header::AUTHORIZATION) {
+        true => None,
+        false => crate::session::token(&headers).map(str::to_owned),
+    };
     let permit = state.inner.limits.open_stream(&caller.key.id)?;
     let ends_at = Instant::now() + state.inner.limits.options().stream_lifetime;
     let (tx, mut rx) = mpsc::channel::<Event>(4);
@@ -76,14 +82,19 @@ pub async fn stream(
     tokio::spawn(async move {
         let _permit = permit;
         let mut snap = Snapshots::default();
+        let alive =
+            || state.key_alive(&caller.key) && session.as_deref().is_none_or(|t| state.inner.sessions.get(t).is_some());
         loop {
-            // A revoked key's streams end; every stream ends at its maximum lifetime.
-            if !state.key_alive(&caller.key) || Instant::now() >= ends_at {
+            // A revoked key's streams end, so do an ended session's; every stream ends at its
+            // maximum lifetime, and a client that stops reading does not hold it open.
+            if !alive() || Instant::now() >= ends_at {
                 return;
             }
             let data = snap.next(&state).await;
             let event = Event::default().event("snapshot").data(data.to_string());
-            if tx.send(event).await.is_err() || readiness.draining() {
+            let Some(room) = crate::limits::room(&tx, ends_at, alive).await else { return };
+            room.send(event);
+            if readiness.draining() {
                 return;
             }
             tokio::select! {
@@ -177,6 +188,8 @@ impl Snapshots {
 /// The audit chain's status, verified again when the last check is older than [`AUDIT_EVERY`]
 /// (shared by every stream of the process).
 async fn audit_status(state: &AppState) -> Value {
+    // One check at a time for the whole process; the others wait for its result.
+    let _one = state.inner.audit_check.lock().await;
     {
         let cached = state.inner.audit_status.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, v)) = &*cached

@@ -74,7 +74,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// A field name as the caller wrote it, if it looks like one: a key of the caller's JSON may itself
 /// be a PII value, and an error must never repeat that.
-fn field_name(field: &str) -> String {
+pub(crate) fn field_name(field: &str) -> String {
     let plain = field.len() <= 64
         && field.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
         && field.bytes().filter(u8::is_ascii_digit).count() < 6;

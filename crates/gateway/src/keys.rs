@@ -200,6 +200,16 @@ pub fn create(
     Ok((secret, key))
 }
 
+/// Deletes every key bound to `user_id` (the customer is deleted); returns their ids.
+pub fn revoke_user(conn: &Connection, user_id: &str) -> Result<Vec<String>, KeyError> {
+    let ids: Vec<String> = conn
+        .prepare("SELECT key_id FROM api_keys WHERE user_id = ?1")?
+        .query_map([user_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    conn.execute("DELETE FROM api_keys WHERE user_id = ?1", [user_id])?;
+    Ok(ids)
+}
+
 /// What revoking a key did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Revoked {

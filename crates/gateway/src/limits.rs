@@ -57,6 +57,8 @@ pub struct Limits {
     per_user: DefaultKeyedRateLimiter<String>,
     in_flight: Arc<Semaphore>,
     streams: Mutex<HashMap<String, usize>>,
+    /// Checks since the rate state was last tidied.
+    checks: std::sync::atomic::AtomicU64,
 }
 
 fn quota(per_s: u32) -> Quota {
@@ -72,6 +74,7 @@ impl Limits {
             per_user: RateLimiter::keyed(quota(options.per_user_per_s)),
             in_flight: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             streams: Mutex::default(),
+            checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -81,6 +84,10 @@ impl Limits {
 
     /// Counts one request of `key` against its rate: 429 with `Retry-After` when it is over.
     pub fn check(&self, key: &ApiKey) -> Result<(), ApiError> {
+        // Now and then, forget keys and users not seen lately (the maps would only grow).
+        if self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_536 == 65_535 {
+            self.tidy();
+        }
         let result = match &key.user_id {
             Some(user) => self.per_user.check_key(&format!("user:{user}")),
             None => self.per_key.check_key(&key.id),
@@ -142,6 +149,27 @@ impl Drop for StreamPermit {
             if *n == 0 {
                 open.remove(&self.key_id);
             }
+        }
+    }
+}
+
+/// Waits for room in a stream's channel while `alive()` holds and until `ends_at`; `None` when the
+/// stream must end (its key revoked, its session ended, its lifetime over, its client gone). A
+/// client that stops reading cannot keep a stream past those.
+pub async fn room<'a, T>(
+    tx: &'a tokio::sync::mpsc::Sender<T>,
+    ends_at: std::time::Instant,
+    alive: impl Fn() -> bool,
+) -> Option<tokio::sync::mpsc::Permit<'a, T>> {
+    loop {
+        let now = std::time::Instant::now();
+        if !alive() || now >= ends_at {
+            return None;
+        }
+        match tokio::time::timeout((ends_at - now).min(Duration::from_secs(1)), tx.reserve()).await {
+            Ok(Ok(permit)) => return Some(permit),
+            Ok(Err(_)) => return None,
+            Err(_) => continue,
         }
     }
 }

@@ -113,7 +113,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.inner.limits.clone(), crate::limits::in_flight))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a handler panicked").into_response()))
         .layer(TraceLayer::new_for_http().make_span_with(http_span).on_response(on_response))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, HeaderName::from_static("x-api-key")]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static("x-api-key"),
+        ]))
         .with_state(state)
 }
 
@@ -214,10 +218,19 @@ async fn authorize(
             let secret = bearer(text).map_err(refuse)?;
             if crate::tokens::is_token(secret) {
                 let verified = state.inner.tokens.verify(secret).map_err(refuse)?;
-                let keys = state.inner.keys.read().unwrap_or_else(|p| p.into_inner());
                 // Revoking the key that issued a token ends the token too.
-                if keys.by_id(&verified.issued_by).is_none() {
+                let issuer_live =
+                    state.inner.keys.read().unwrap_or_else(|p| p.into_inner()).by_id(&verified.issued_by).is_some();
+                if !issuer_live {
                     return Err(refuse("the key that issued this user token was revoked or expired"));
+                }
+                // Its user must still be the one it was issued for (not deleted, not made again).
+                let user = verified.key.user_id.clone().unwrap_or_default();
+                let profile = state.db().read(move |c| eventline_platform::users::get(c, &user)).await;
+                let current = matches!(&profile, Ok(Ok(Some(p))) if chrono::DateTime::parse_from_rfc3339(&p.created_at)
+                    .is_ok_and(|t| t.timestamp() <= verified.issued_at));
+                if !current {
+                    return Err(refuse("the user of this token no longer exists"));
                 }
                 verified.key
             } else {

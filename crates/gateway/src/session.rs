@@ -111,8 +111,9 @@ pub fn token(headers: &HeaderMap) -> Option<&str> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn cookie(value: &str, max_age: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"))
+fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"))
         .expect("a cookie of hex digits is a header value")
 }
 
@@ -161,7 +162,8 @@ pub async fn login(
     let (token, expires_at) = state.inner.sessions.open(&key.id);
     let mut response =
         Json(json!({"key_id": key.id, "role": key.role.as_str(), "expires_at": expires_at})).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, state.inner.sessions.ttl().as_secs()));
+    let secure = state.inner.options.tls;
+    response.headers_mut().insert(header::SET_COOKIE, cookie(&token, state.inner.sessions.ttl().as_secs(), secure));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
@@ -182,7 +184,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         state.inner.sessions.close(t);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie("", 0));
+    response.headers_mut().insert(header::SET_COOKIE, cookie("", 0, state.inner.options.tls));
     response
 }
 

@@ -52,6 +52,8 @@ pub struct GatewayOptions {
     pub session_ttl: Duration,
     /// Request rates, requests in flight, event streams.
     pub limits: crate::limits::LimitOptions,
+    /// Served over HTTPS (cookies are marked `Secure`).
+    pub tls: bool,
 }
 
 impl Default for GatewayOptions {
@@ -63,6 +65,7 @@ impl Default for GatewayOptions {
             metrics_here: true,
             session_ttl: Duration::from_secs(3600),
             limits: crate::limits::LimitOptions::default(),
+            tls: false,
         }
     }
 }
@@ -91,6 +94,8 @@ pub(crate) struct Inner {
     pub sessions: crate::session::Sessions,
     /// The last audit chain check the dashboard showed, and when it ran.
     pub audit_status: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
+    /// Held while the audit chain is checked (one check at a time).
+    pub audit_check: tokio::sync::Mutex<()>,
     /// Change data capture's lag in microseconds, when capture runs in this process.
     pub cdc_lag: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Signs and checks user tokens.
@@ -115,6 +120,7 @@ impl AppState {
                 analytics: None,
                 sessions: crate::session::Sessions::new(options.session_ttl),
                 audit_status: std::sync::Mutex::new(None),
+                audit_check: tokio::sync::Mutex::new(()),
                 cdc_lag: None,
                 tokens: crate::tokens::UserTokens::ephemeral(),
                 limits: Arc::new(crate::limits::Limits::new(options.limits)),

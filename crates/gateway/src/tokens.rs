@@ -57,6 +57,8 @@ pub struct Verified {
     pub key: ApiKey,
     /// The key that issued it (it must still exist).
     pub issued_by: String,
+    /// When it was issued (s since the epoch): a user deleted and made again since is not its user.
+    pub issued_at: i64,
 }
 
 impl UserTokens {
@@ -133,6 +135,7 @@ impl UserTokens {
                 expires_at_ms: Some(c.exp * 1000),
             },
             issued_by: c.iby,
+            issued_at: c.iat,
         })
     }
 }

@@ -1443,7 +1443,7 @@ async fn user_bound_keys_and_tokens_act_only_on_their_own_user() {
             json!({"user_id": "u-1001", "conversation_id": theirs["conversation_id"], "query": "card balance"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::NOT_FOUND, "as if it did not exist");
     // Deleting a customer is admin only: neither the user nor the agent may.
     assert_eq!(s.req(reqwest::Method::DELETE, "/v1/users/u-1001", Some(&mine)).send().await.unwrap().status(), 403);
     assert_eq!(s.req(reqwest::Method::DELETE, "/v1/users/u-1001", Some(&agent)).send().await.unwrap().status(), 403);
@@ -1615,7 +1615,12 @@ async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
     let event = r#"{"card": 4111111111111111, "ids": {"219-09-9999": "on file"}, "amount": 125, "n": 1}"#;
     let r = s
         .req(reqwest::Method::POST, "/v1/topics/partner.feed/records", Some(&ingest))
-        .query(&[("stamp", "true"), ("key", "078-05-1120"), ("header", "x-note=write to jane.doe@example.com")])
+        .query(&[
+            ("stamp", "true"),
+            ("key", "078-05-1120"),
+            ("header", "x-note=write to jane.doe@example.com"),
+            ("header", "123-45-6789=on file"),
+        ])
         .body(event)
         .send()
         .await
@@ -1630,6 +1635,8 @@ async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
     let value = String::from_utf8(rec.value.as_ref().unwrap().to_vec()).unwrap();
     let key = String::from_utf8(rec.key.as_ref().unwrap().to_vec()).unwrap();
     let note = String::from_utf8(rec.header("x-note").unwrap().to_vec()).unwrap();
+    assert!(rec.headers.iter().all(|h| !h.key.contains("123-45-6789")), "a header name is scanned too");
+    assert_eq!(rec.headers.len(), 2);
     for raw in ["4111111111111111", "219-09-9999", "078-05-1120", "jane.doe@example.com"] {
         assert!(
             !value.contains(raw) && !key.contains(raw) && !note.contains(raw),
@@ -1654,7 +1661,7 @@ async fn pii_in_numbers_object_keys_record_keys_and_headers_is_masked_too() {
     // Each finding raised an alert naming where it was, never the value.
     let alerts = s.events("compliance.alerts").await;
     let fields: Vec<&str> = alerts.iter().map(|a| a["details"]["field"].as_str().unwrap()).collect();
-    for f in ["/card", "(record key)", "(header x-note)"] {
+    for f in ["/card", "(record key)", "(header value)"] {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
     assert!(fields.iter().any(|f| f.starts_with("/ids/")), "{fields:?}");

@@ -371,25 +371,45 @@ impl Pipeline {
                     hash_always: true,
                 });
             }
+            // Header names and values; a value that is not UTF-8 is read as text where it can be
+            // (a PII value in it is found; the header is then rewritten as text).
             let header_at: Vec<usize> = (0..draft.headers.len())
                 .filter(|&i| !draft.headers[i].key.eq_ignore_ascii_case(TRACEPARENT_HEADER))
-                .filter(|&i| draft.headers[i].value.as_deref().is_some_and(|v| std::str::from_utf8(v).is_ok()))
                 .collect();
             for &i in &header_at {
                 let h = &draft.headers[i];
                 parts.push(eventline_governance::Part {
-                    field: format!("(header {})", h.key),
-                    value: h.value.as_deref().and_then(|v| std::str::from_utf8(v).ok()).map(str::to_owned),
+                    field: "(header name)".into(),
+                    value: Some(h.key.clone()),
+                    hash_always: true,
+                });
+                parts.push(eventline_governance::Part {
+                    field: "(header value)".into(),
+                    value: h.value.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()),
                     hash_always: false,
                 });
             }
+            let before: Vec<Option<String>> = parts.iter().map(|p| p.value.clone()).collect();
             let outcome = gate.apply_with_parts(&spec.name, &mut event, &draft.scopes, &mut parts);
-            let mut parts = parts.into_iter();
+            let mut parts = parts.into_iter().zip(before);
             if draft.key.is_some() {
-                draft.key = parts.next().and_then(|p| p.value);
+                draft.key = parts.next().and_then(|(p, _)| p.value);
             }
-            for (&i, part) in header_at.iter().zip(parts) {
-                draft.headers[i].value = part.value.map(Bytes::from);
+            let mut dropped = Vec::new();
+            for &i in &header_at {
+                let (name, _) = parts.next().expect("a name part per header");
+                let (value, was) = parts.next().expect("a value part per header");
+                match name.value {
+                    Some(n) => draft.headers[i].key = n,
+                    None => dropped.push(i),
+                }
+                // Only a value the policy changed is rewritten (a binary value stays as it was).
+                if value.value != was {
+                    draft.headers[i].value = value.value.map(Bytes::from);
+                }
+            }
+            for i in dropped.into_iter().rev() {
+                draft.headers.remove(i);
             }
             if outcome.changed {
                 verbatim = None;

@@ -90,7 +90,7 @@ pub fn init(
         .with_endpoint(traces_url(&otlp.endpoint))
         .with_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| TelemetryError(format!("the OTLP exporter for `{}`: {e}", otlp.endpoint)))?;
+        .map_err(|e| TelemetryError(format!("the OTLP exporter for `{}`: {e}", redact(&otlp.endpoint))))?;
     let batch = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
             // Room for a few seconds of spans of a busy gateway (~12 spans a query); beyond it
@@ -126,6 +126,17 @@ pub fn init(
     Ok(Guard { provider: Some(provider) })
 }
 
+/// The URL without a password in its userinfo (`user:secret@host` → `user:***@host`).
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
+
 struct One<'a>(&'a str);
 
 impl Extractor for One<'_> {
@@ -154,7 +165,7 @@ impl Injector for Out {
 pub fn sampled(traceparent: &str) -> bool {
     exporting()
         && traceparent.len() == 55
-        && u8::from_str_radix(&traceparent[53..55], 16).is_ok_and(|flags| flags & 1 == 1)
+        && traceparent.get(53..55).and_then(|f| u8::from_str_radix(f, 16).ok()).is_some_and(|flags| flags & 1 == 1)
 }
 
 /// Makes `span` a child of the W3C `traceparent` (a remote parent). Does nothing when spans are
@@ -199,6 +210,8 @@ mod tests {
         assert!(sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
         assert!(!sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"));
         assert!(!sampled("00-short-01"));
+        // A multi-byte character where the flags would be is not a panic.
+        assert!(!sampled(&format!("00-{}é0", "a".repeat(49))));
         EXPORTING.store(false, Ordering::Relaxed);
         assert!(!sampled("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
     }

@@ -97,9 +97,25 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         std::env::var(eventline_platform::cardvault::KEY_ENV).ok(),
     )
     .context("cannot load the card data key")?;
-    let sealed = db.call_blocking(move |c| vault.protect(c)).context("cannot encrypt the card numbers")?;
+    let first = vault.clone();
+    let sealed = db.call_blocking(move |c| first.protect(c)).context("cannot encrypt the card numbers")?;
     if sealed > 0 {
         eprintln!("eventline: encrypted {sealed} card number(s) at rest (AES-256-GCM, key card-data.key)");
+    }
+    // A card another client writes in clear while up runs is sealed within a minute.
+    {
+        let db = db.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let vault = vault.clone();
+                match db.call(move |c| vault.protect(c)).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(cards = n, "encrypted card numbers written in clear"),
+                    Err(e) => tracing::warn!(error = %e, "cannot encrypt card numbers written in clear"),
+                }
+            }
+        });
     }
     let admin = db.call_blocking(|c| keys::bootstrap_admin(c, &config.data_dir))?;
     let key_store = db.call_blocking(|c| keys::load(c))?;
@@ -178,6 +194,7 @@ pub async fn run(args: UpArgs, config: &Config) -> anyhow::Result<()> {
         max_body_bytes: config.gateway.max_body_bytes,
         request_timeout: config.gateway.request_timeout,
         metrics_here: config.metrics.enabled && config.metrics.listen.is_none(),
+        tls: config.gateway.tls_cert.is_some(),
         limits: eventline_gateway::limits::LimitOptions {
             per_key_per_s: config.gateway.rate_limit_per_key,
             per_user_per_s: config.gateway.rate_limit_per_user,

@@ -53,7 +53,7 @@ pub async fn post(
         conversation_id: body.conversation_id,
         query: body.query,
         traceparent,
-        key_id: Some(caller.key.id),
+        key_id: Some(caller.key.id.clone()),
     };
     // On its own task: if the client goes away the execution still finishes (a blocked card
     // always gets its event); shutdown waits for these tasks.
@@ -63,9 +63,14 @@ pub async fn post(
         tracing::Span::current(),
     ));
     let result = run.await.map_err(ApiError::internal)?;
+    let bound = caller.key.user_id.is_some();
     result.map(Json).map_err(|e| match e {
         ExecuteError::UnknownUser(id) => ApiError::not_found("user_not_found", format!("no user `{id}`")),
         ExecuteError::Unroutable => ApiError::invalid_field("query", e),
+        // A caller bound to one user learns nothing of others' conversations: as if unknown.
+        ExecuteError::ConversationOfAnotherUser(cid) if bound => {
+            ApiError::not_found("conversation_not_found", format!("no conversation `{cid}`"))
+        }
         ExecuteError::ConversationOfAnotherUser(_) => ApiError::conflict("conversation_of_another_user", e.to_string()),
         ExecuteError::Log(err) => {
             tracing::error!(error = %err, "query: the log refused the events");

@@ -155,16 +155,17 @@ pub async fn stream(
     let readiness = state.readiness().clone();
     tokio::spawn(async move {
         let _permit = permit;
+        let alive = || state.key_alive(&caller.key);
         loop {
             // A revoked key's streams end; every stream ends at its maximum lifetime.
-            if !state.key_alive(&caller.key) || std::time::Instant::now() >= ends_at {
-                let _ = tx
-                    .send(
+            if !alive() || std::time::Instant::now() >= ends_at {
+                if let Ok(room) = tx.try_reserve() {
+                    room.send(
                         Event::default()
                             .event("end")
                             .data("the stream reached its lifetime or its key was revoked; reconnect"),
-                    )
-                    .await;
+                    );
+                }
                 return;
             }
             let mut progressed = false;
@@ -179,9 +180,10 @@ pub async fn stream(
                 for r in &got {
                     let data = serde_json::to_string(&RecordView::of(r)).expect("records serialise");
                     let event = Event::default().event("record").id(format!("{}:{}", r.partition, r.offset)).data(data);
-                    if tx.send(event).await.is_err() {
-                        return; // the client went away
-                    }
+                    // The client went away, stopped reading past the stream's lifetime, or its key
+                    // was revoked meanwhile.
+                    let Some(room) = crate::limits::room(&tx, ends_at, alive).await else { return };
+                    room.send(event);
                     *next = r.offset + 1;
                     progressed = true;
                 }
@@ -356,7 +358,7 @@ fn parse_offsets(text: &str, d: &TopicDescription) -> Result<HashMap<u32, u64>, 
             _ => {
                 return Err(ApiError::invalid_field(
                     "offsets",
-                    format!("`{item}`: write PARTITION:OFFSET, partitions 0..{}", d.spec.partitions),
+                    format!("write PARTITION:OFFSET, partitions 0..{}", d.spec.partitions),
                 ));
             }
         }
@@ -373,7 +375,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn new(params: &'a [(String, String)], known: &[&str]) -> Result<Self, ApiError> {
         if let Some((k, _)) = params.iter().find(|(k, _)| !known.contains(&k.as_str())) {
             return Err(ApiError::invalid_field(
-                k.clone(),
+                crate::json::field_name(k),
                 format!("unknown parameter; this endpoint takes {}", known.join(", ")),
             ));
         }
@@ -394,7 +396,7 @@ impl<'a> Fields<'a> {
             Ok(p) if p < d.spec.partitions => Ok(Some(p)),
             _ => Err(ApiError::invalid_field(
                 "partition",
-                format!("`{v}`: `{}` has partitions 0..{}", d.spec.name, d.spec.partitions),
+                format!("`{}` has partitions 0..{}", d.spec.name, d.spec.partitions),
             )),
         }
     }

@@ -94,6 +94,14 @@ pub async fn delete(
         .map_err(ApiError::internal)?;
     match deleted {
         Deleted::Deleted => {
+            // The customer's own keys go with them (their tokens stop at the user check).
+            let user = id.clone();
+            let revoked =
+                state.db().call(move |c| crate::keys::revoke_user(c, &user)).await.map_err(ApiError::internal)?;
+            for key_id in &revoked {
+                state.inner.keys.write().unwrap_or_else(|p| p.into_inner()).remove(key_id);
+                state.inner.sessions.close_key(key_id);
+            }
             state.inner.security.record(
                 SecurityEvent::by(&caller, "profile.deleted", 204, "profile deleted")
                     .resource(format!("users/{id}"))
