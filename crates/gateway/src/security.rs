@@ -47,6 +47,23 @@ pub struct SecurityEvent {
 }
 
 impl SecurityEvent {
+    /// A request without a valid key (401): no key id, the route template, the source address.
+    pub fn auth_failed(method: String, route: String, reason: String, address: Option<SocketAddr>) -> Self {
+        Self {
+            event_type: "auth.failed",
+            success: false,
+            key_id: None,
+            role: None,
+            user_id: None,
+            method,
+            route,
+            resource: None,
+            status: 401,
+            reason,
+            address,
+        }
+    }
+
     /// An event about what `caller` did.
     pub fn by(caller: &Caller, event_type: &'static str, status: u16, reason: impl Into<String>) -> Self {
         Self {

@@ -197,19 +197,12 @@ async fn authorize(
         req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     let method = req.method().to_string();
     let refuse = |reason: &'static str| {
-        state.inner.security.record(SecurityEvent {
-            event_type: "auth.failed",
-            success: false,
-            key_id: None,
-            role: None,
-            user_id: None,
-            method: method.clone(),
-            route: route.clone(),
-            resource: None,
-            status: 401,
-            reason: reason.to_owned(),
+        state.inner.security.record(SecurityEvent::auth_failed(
+            method.clone(),
+            route.clone(),
+            reason.to_owned(),
             address,
-        });
+        ));
         ApiError::unauthorized(reason)
     };
     let key = match req.headers().get(header::AUTHORIZATION) {

@@ -136,19 +136,12 @@ pub async fn login(
         keys.authenticate_key(body.key.trim()).cloned()
     };
     let Some(key) = key else {
-        state.inner.security.record(SecurityEvent {
-            event_type: "auth.failed",
-            success: false,
-            key_id: None,
-            role: None,
-            user_id: None,
-            method: "POST".into(),
-            route: "/v1/session".into(),
-            resource: None,
-            status: 401,
-            reason: "unknown API key at login".into(),
+        state.inner.security.record(SecurityEvent::auth_failed(
+            "POST".into(),
+            "/v1/session".into(),
+            "unknown API key at login".into(),
             address,
-        });
+        ));
         return Err(ApiError::unauthorized(
             "unknown API key; use a key with role `read` (eventline keys create --role read)",
         ));

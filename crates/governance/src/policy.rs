@@ -444,22 +444,26 @@ impl Policy {
                     path.pop();
                 }
             }
-            // A number is scanned as its digits (a card number sent as a JSON number).
-            Value::Number(n) => {
-                let digits = n.to_string();
+            // A number is scanned as its digits (a card number sent as a JSON number); a string as
+            // it is. A masked or hashed number becomes a string.
+            Value::Number(_) | Value::String(_) => {
+                let text = match &*value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
                 let name = path.last().map_or("", String::as_str);
-                let entities = detect_field(detector, name, &digits);
+                let entities = detect_field(detector, name, &text);
                 if entities.is_empty() {
                     return;
                 }
                 let alert_action = match action {
                     Action::Allow => AlertAction::Allowed,
                     Action::Mask => {
-                        *value = Value::String(redact(&digits, &entities));
+                        *value = Value::String(redact(&text, &entities));
                         AlertAction::Redacted
                     }
                     Action::Hash => {
-                        *value = Value::String(self.hash_text(&digits, &entities));
+                        *value = Value::String(self.hash_text(&text, &entities));
                         AlertAction::Hashed
                     }
                     Action::Drop => {
@@ -475,29 +479,6 @@ impl Policy {
                     self.scan_strings(v, path, skip, action, detector, findings, drops);
                     path.pop();
                 }
-            }
-            Value::String(s) => {
-                let name = path.last().map_or("", String::as_str);
-                let entities = detect_field(detector, name, s);
-                if entities.is_empty() {
-                    return;
-                }
-                let alert_action = match action {
-                    Action::Allow => AlertAction::Allowed,
-                    Action::Mask => {
-                        *s = redact(s, &entities);
-                        AlertAction::Redacted
-                    }
-                    Action::Hash => {
-                        *s = self.hash_text(s, &entities);
-                        AlertAction::Hashed
-                    }
-                    Action::Drop => {
-                        drops.push(path.clone());
-                        AlertAction::Dropped
-                    }
-                };
-                push_findings(findings, pointer(path), &entities, alert_action);
             }
             _ => {}
         }
