@@ -13,6 +13,17 @@ if [[ "${CI:-}" == "true" && -z "${CARGO_TARGET_DIR:-}" ]]; then
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# A target directory kept between runs grows with every build (incremental caches, test binaries
+# of older builds): past 40 GB, drop what the next build can make again.
+if [[ -n "${CARGO_TARGET_DIR:-}" && -d "$CARGO_TARGET_DIR" ]]; then
+  size_kb="$(du -sk "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1 || echo 0)"
+  if (( ${size_kb:-0} > 40 * 1024 * 1024 )); then
+    printf '\n==> pruning %s (%d GB)\n' "$CARGO_TARGET_DIR" "$(( size_kb / 1024 / 1024 ))"
+    rm -rf "$CARGO_TARGET_DIR"/debug/incremental "$CARGO_TARGET_DIR"/release/incremental
+    find "$CARGO_TARGET_DIR"/debug/deps -maxdepth 1 -type f -executable -mtime +1 -delete 2>/dev/null || true
+  fi
+fi
+
 step() { printf '\n==> %s\n' "$*"; }
 
 # Services the tests need (each script installs if missing, starts if not running, and exports
