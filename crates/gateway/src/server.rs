@@ -220,8 +220,7 @@ async fn authorize(
                 // Its user must still be the one it was issued for (not deleted, not made again).
                 let user = verified.key.user_id.clone().unwrap_or_default();
                 let profile = state.db().read(move |c| eventline_platform::users::get(c, &user)).await;
-                let current = matches!(&profile, Ok(Ok(Some(p))) if chrono::DateTime::parse_from_rfc3339(&p.created_at)
-                    .is_ok_and(|t| t.timestamp() <= verified.issued_at));
+                let current = matches!(&profile, Ok(Ok(Some(p))) if p.created_at == verified.user_created_at);
                 if !current {
                     return Err(refuse("the user of this token no longer exists"));
                 }

@@ -35,6 +35,9 @@ struct Claims {
     jti: String,
     /// The key that issued it.
     iby: String,
+    /// The user's `CreatedAt` when it was issued: a user deleted and made again is another user.
+    #[serde(default)]
+    uct: String,
 }
 
 /// Issues and checks user tokens.
@@ -57,8 +60,8 @@ pub struct Verified {
     pub key: ApiKey,
     /// The key that issued it (it must still exist).
     pub issued_by: String,
-    /// When it was issued (s since the epoch): a user deleted and made again since is not its user.
-    pub issued_at: i64,
+    /// The `CreatedAt` of the user it was issued for (a user deleted and made again is not it).
+    pub user_created_at: String,
 }
 
 impl UserTokens {
@@ -96,8 +99,9 @@ impl UserTokens {
         Ok(Self::from_secret(secret.as_bytes()))
     }
 
-    /// A token for `user_id`, issued by `issuer`, valid for `ttl`; returns it and its expiry (s).
-    pub fn issue(&self, user_id: &str, issuer: &str, ttl: Duration) -> (String, i64) {
+    /// A token for `user_id` (whose profile was created at `user_created_at`), issued by `issuer`,
+    /// valid for `ttl`; returns it and its expiry (s).
+    pub fn issue(&self, user_id: &str, user_created_at: &str, issuer: &str, ttl: Duration) -> (String, i64) {
         let now = chrono::Utc::now().timestamp();
         let jti: [u8; 16] = rand::rng().random();
         let claims = Claims {
@@ -108,6 +112,7 @@ impl UserTokens {
             exp: now + ttl.as_secs() as i64,
             jti: jti.iter().map(|b| format!("{b:02x}")).collect(),
             iby: issuer.to_owned(),
+            uct: user_created_at.to_owned(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail");
@@ -135,7 +140,7 @@ impl UserTokens {
                 expires_at_ms: Some(c.exp * 1000),
             },
             issued_by: c.iby,
-            issued_at: c.iat,
+            user_created_at: c.uct,
         })
     }
 }
@@ -152,7 +157,7 @@ mod tests {
     #[test]
     fn a_token_names_its_user_and_fails_when_tampered_expired_or_foreign() {
         let t = UserTokens::ephemeral();
-        let (token, _) = t.issue("u-1001", "elk_abcd1234", Duration::from_secs(60));
+        let (token, _) = t.issue("u-1001", "2026-01-01T00:00:00.000Z", "elk_abcd1234", Duration::from_secs(60));
         assert!(is_token(&token));
         let v = t.verify(&token).unwrap();
         assert_eq!(
@@ -161,12 +166,17 @@ mod tests {
         );
         assert!(v.key.id.starts_with("utk_"));
         // Another signer's token, a changed payload, an expired one.
-        let (other, _) = UserTokens::ephemeral().issue("u-1001", "elk_abcd1234", Duration::from_secs(60));
+        let (other, _) = UserTokens::ephemeral().issue(
+            "u-1001",
+            "2026-01-01T00:00:00.000Z",
+            "elk_abcd1234",
+            Duration::from_secs(60),
+        );
         assert!(t.verify(&other).is_err());
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = parts[1].chars().rev().collect();
         assert!(t.verify(&parts.join(".")).is_err());
-        let (old, _) = t.issue("u-1001", "elk_abcd1234", Duration::ZERO);
+        let (old, _) = t.issue("u-1001", "2026-01-01T00:00:00.000Z", "elk_abcd1234", Duration::ZERO);
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(t.verify(&old).unwrap_err(), "the user token expired; get a new one");
     }
@@ -178,7 +188,7 @@ mod tests {
         let a = UserTokens::load_or_create(dir.path()).unwrap();
         let mode = std::fs::metadata(dir.path().join(FILE)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let (token, _) = a.issue("u-1", "elk_x", Duration::from_secs(60));
+        let (token, _) = a.issue("u-1", "2026-01-01T00:00:00.000Z", "elk_x", Duration::from_secs(60));
         let b = UserTokens::load_or_create(dir.path()).unwrap();
         assert!(b.verify(&token).is_ok(), "the same key after a restart");
     }

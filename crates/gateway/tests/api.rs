@@ -1715,3 +1715,65 @@ async fn card_numbers_are_encrypted_at_rest_and_the_card_agent_works_on_bin_and_
     assert_eq!(s.sql_text("SELECT status FROM cards WHERE user_id = 'u-1001' AND kind = 'credit'"), "blocked");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_customer_ends_their_keys_and_tokens_and_logout_ends_the_dashboard_stream() {
+    let s = Server::start().await;
+    // A customer without products can be deleted; their key and token stop with them.
+    let r = s
+        .req(reqwest::Method::PUT, "/v1/users/u-9001", Some(&s.admin))
+        .json(&json!({"Email": "temp@example.com", "Name": "Temp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, k) = user_key(&s, "u-9001", json!({})).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let agent = s.new_key("agent").await;
+    let t: Value = s
+        .req(reqwest::Method::POST, "/v1/users/u-9001/tokens", Some(&agent))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = t["token"].as_str().unwrap().to_owned();
+    for credential in [&key, &token] {
+        let r = s.req(reqwest::Method::GET, "/v1/users/u-9001", Some(credential)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = s.req(reqwest::Method::DELETE, "/v1/users/u-9001", Some(&s.admin)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // The same id made again is another customer: the old credentials do not reach it.
+    let r = s
+        .req(reqwest::Method::PUT, "/v1/users/u-9001", Some(&s.admin))
+        .json(&json!({"Email": "someone.else@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for credential in [&key, &token] {
+        let r = s.req(reqwest::Method::GET, "/v1/users/u-9001", Some(credential)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // The dashboard's stream opened with a session cookie ends at logout.
+    let read = s.new_key("read").await;
+    let r = s.http.post(format!("{}/v1/session", s.url)).json(&json!({"key": read})).send().await.unwrap();
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let mut stream =
+        s.http.get(format!("{}/v1/dashboard/stream", s.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // Live: the first snapshot arrives.
+    let mut seen = String::new();
+    while !seen.contains("event: snapshot") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.unwrap().unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let r = s.http.delete(format!("{}/v1/session", s.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    tokio::time::timeout(Duration::from_secs(10), stream.text()).await.expect("the stream ended at logout").unwrap();
+    s.shutdown().await;
+}

@@ -45,16 +45,16 @@ pub async fn post(
             .ok_or_else(|| ApiError::invalid_field("ttl", "give a duration from 1s to 24h, e.g. 15m"))?,
     };
     let lookup = user_id.clone();
-    let exists = state
+    let profile = state
         .db()
-        .read(move |c| users::exists(c, &lookup))
+        .read(move |c| users::get(c, &lookup))
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    if !exists {
+    let Some(profile) = profile else {
         return Err(ApiError::not_found("user_not_found", format!("no user `{user_id}`")));
-    }
-    let (token, exp) = state.inner.tokens.issue(&user_id, &caller.key.id, ttl);
+    };
+    let (token, exp) = state.inner.tokens.issue(&user_id, &profile.created_at, &caller.key.id, ttl);
     state.inner.security.record(
         SecurityEvent::by(&caller, "token.issued", 201, format!("issued a user token valid for {} s", ttl.as_secs()))
             .resource(format!("users/{user_id}"))
