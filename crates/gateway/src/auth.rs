@@ -131,7 +131,7 @@ impl ApiKey {
     /// A new random key (256 bits): returns the secret to hand out once, and what to store.
     pub fn generate(role: Role) -> (String, ApiKey) {
         let bytes: [u8; 32] = rand::rng().random();
-        let secret = format!("{PREFIX}{}", hex(&bytes));
+        let secret = format!("{PREFIX}{}", eventline_platform::keyfile::hex(&bytes));
         let key = ApiKey {
             id: secret[..PREFIX.len() + 8].to_owned(),
             sha256: digest(&secret),
@@ -217,11 +217,7 @@ pub fn bearer(header: &str) -> Result<&str, &'static str> {
 
 /// The SHA-256 digest (hex) under which a key's secret is stored.
 pub fn digest(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    eventline_platform::keyfile::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -188,15 +188,12 @@ impl Snapshots {
 /// The audit chain's status, verified again when the last check is older than [`AUDIT_EVERY`]
 /// (shared by every stream of the process).
 async fn audit_status(state: &AppState) -> Value {
-    // One check at a time for the whole process; the others wait for its result.
-    let _one = state.inner.audit_check.lock().await;
+    // Held through the check: one at a time for the whole process, the others wait for its result.
+    let mut cached = state.inner.audit_status.lock().await;
+    if let Some((at, v)) = &*cached
+        && at.elapsed() < AUDIT_EVERY
     {
-        let cached = state.inner.audit_status.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, v)) = &*cached
-            && at.elapsed() < AUDIT_EVERY
-        {
-            return v.clone();
-        }
+        return v.clone();
     }
     let checked_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let status = match state.inner.data_dir.clone() {
@@ -217,6 +214,6 @@ async fn audit_status(state: &AppState) -> Value {
             }
         }
     };
-    *state.inner.audit_status.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), status.clone()));
+    *cached = Some((Instant::now(), status.clone()));
     status
 }

@@ -2,9 +2,9 @@
 //! that `eventline up` creates at first start in `<data-dir>/admin.key` (mode 0600). The secret
 //! is written only to that file and returned once by `POST /v1/keys`; logs show key ids.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use eventline_platform::keyfile;
 use rusqlite::{Connection, params};
 
 use crate::auth::{ApiKey, KeyStore, Role, digest};
@@ -38,7 +38,7 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
         Ok(text) => (text.trim().to_owned(), false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let (secret, _) = ApiKey::generate(Role::Admin);
-            write_secret(&path, &secret).map_err(|e| file_err(e.to_string()))?;
+            keyfile::write_new(&path, &secret).map_err(|e| file_err(e.to_string()))?;
             (secret, true)
         }
         Err(e) => return Err(file_err(format!("cannot read: {e}"))),
@@ -65,51 +65,11 @@ pub fn bootstrap_admin(conn: &mut Connection, data_dir: &Path) -> Result<AdminKe
     Ok(AdminKey { path, key_id: key.id, created })
 }
 
-pub(crate) fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 /// Refuses a key file other users may read or that another user owns: whoever can read it is
 /// admin. The message says how to fix it.
-pub(crate) fn check_mode(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = std::fs::metadata(path)
-        .map_err(|e| KeyError::File { path: path.display().to_string(), reason: format!("cannot read: {e}") })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::File {
-            path: path.display().to_string(),
-            reason: format!(
-                "is readable by other users (mode {mode:o}); it holds the admin key: run `chmod 600 {}` and start again",
-                path.display()
-            ),
-        });
-    }
-    let me = effective_uid();
-    if meta.uid() != me {
-        return Err(KeyError::File {
-            path: path.display().to_string(),
-            reason: format!(
-                "is owned by another user (uid {}, this process runs as uid {me}): run `chown {me} {}` or start eventline as its owner",
-                meta.uid(),
-                path.display()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// This process's effective user id (Linux: the owner of `/proc/self`).
-fn effective_uid() -> u32 {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0)
+fn check_mode(path: &Path) -> Result<(), KeyError> {
+    keyfile::check_private(path, "the admin key")
+        .map_err(|reason| KeyError::File { path: path.display().to_string(), reason })
 }
 
 /// Every key the gateway accepts (expired ones too: they are refused when used, and listed).

@@ -59,7 +59,7 @@ impl Sessions {
     /// A new session for `key_id`: its token (the cookie's value) and when it expires (RFC 3339).
     pub fn open(&self, key_id: &str) -> (String, String) {
         let bytes: [u8; 32] = rand::rng().random();
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = eventline_platform::keyfile::hex(&bytes);
         let expires_at = (chrono::Utc::now() + self.ttl).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let now = Instant::now();
         let mut map = self.by_digest.lock().unwrap_or_else(|p| p.into_inner());

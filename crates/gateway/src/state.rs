@@ -93,9 +93,8 @@ pub(crate) struct Inner {
     /// The dashboard's browser sessions.
     pub sessions: crate::session::Sessions,
     /// The last audit chain check the dashboard showed, and when it ran.
-    pub audit_status: std::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
-    /// Held while the audit chain is checked (one check at a time).
-    pub audit_check: tokio::sync::Mutex<()>,
+    /// Held while the chain is checked again (one check at a time).
+    pub audit_status: tokio::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
     /// Change data capture's lag in microseconds, when capture runs in this process.
     pub cdc_lag: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Signs and checks user tokens.
@@ -119,8 +118,7 @@ impl AppState {
                 data_dir: None,
                 analytics: None,
                 sessions: crate::session::Sessions::new(options.session_ttl),
-                audit_status: std::sync::Mutex::new(None),
-                audit_check: tokio::sync::Mutex::new(()),
+                audit_status: tokio::sync::Mutex::new(None),
                 cdc_lag: None,
                 tokens: crate::tokens::UserTokens::ephemeral(),
                 limits: Arc::new(crate::limits::Limits::new(options.limits)),

@@ -78,25 +78,9 @@ impl UserTokens {
     /// The data directory's signing key, made (0600) if missing.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(FILE);
-        let file_err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes: [u8; 32] = rand::rng().random();
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                crate::keys::write_secret(&path, &hex).map_err(|e| file_err(e.to_string()))?;
-                hex
-            }
-            Err(e) => return Err(file_err(format!("cannot read: {e}"))),
-        };
-        crate::keys::check_mode(&path)?;
-        let secret = text.trim();
-        if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(file_err(
-                "is not a user-token key (64 hex digits); delete it and restart to make a new one".into(),
-            ));
-        }
-        Ok(Self::from_secret(secret.as_bytes()))
+        let key = eventline_platform::keyfile::load_or_create_key(&path, "the user-token signing key")
+            .map_err(|reason| KeyError::File { path: path.display().to_string(), reason })?;
+        Ok(Self::from_secret(&key))
     }
 
     /// A token for `user_id` (whose profile was created at `user_created_at`), issued by `issuer`,
@@ -110,7 +94,7 @@ impl UserTokens {
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl.as_secs() as i64,
-            jti: jti.iter().map(|b| format!("{b:02x}")).collect(),
+            jti: eventline_platform::keyfile::hex(&jti),
             iby: issuer.to_owned(),
             uct: user_created_at.to_owned(),
         };

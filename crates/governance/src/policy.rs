@@ -408,22 +408,19 @@ impl Policy {
             Value::Object(map) => {
                 // A key can be a value too (`{"219-09-9999": …}`): it is renamed (masked or
                 // hashed) or its entry dropped, like a string.
-                let suspicious: Vec<String> = map.keys().filter(|k| !detector.detect(k).is_empty()).cloned().collect();
-                for k in suspicious {
-                    let entities = detector.detect(&k);
-                    let (renamed, alert_action) = match action {
-                        Action::Allow => (None, AlertAction::Allowed),
-                        Action::Mask => (Some(redact(&k, &entities)), AlertAction::Redacted),
-                        Action::Hash => (Some(self.hash_text(&k, &entities)), AlertAction::Hashed),
-                        Action::Drop => (None, AlertAction::Dropped),
-                    };
+                let suspicious: Vec<(String, Vec<Entity>)> = map
+                    .keys()
+                    .filter_map(|k| Some(detector.detect(k)).filter(|e| !e.is_empty()).map(|e| (k.clone(), e)))
+                    .collect();
+                for (k, entities) in suspicious {
+                    let (acted, alert_action) = self.act(action, &k, &entities);
                     let mut field_path = path.clone();
-                    match (action, renamed) {
-                        (Action::Drop, _) => {
+                    match acted {
+                        Acted::Remove => {
                             map.remove(&k);
                             field_path.push("(key)".to_owned());
                         }
-                        (_, Some(mut new)) => {
+                        Acted::Replace(mut new) => {
                             let v = map.remove(&k).unwrap_or(Value::Null);
                             let base = new.clone();
                             let mut n = 2;
@@ -434,7 +431,7 @@ impl Policy {
                             field_path.push(new.clone());
                             map.insert(new, v);
                         }
-                        (_, None) => field_path.push("(key)".to_owned()),
+                        Acted::Keep => field_path.push("(key)".to_owned()),
                     }
                     push_findings(findings, pointer(&field_path), &entities, alert_action);
                 }
@@ -456,21 +453,12 @@ impl Policy {
                 if entities.is_empty() {
                     return;
                 }
-                let alert_action = match action {
-                    Action::Allow => AlertAction::Allowed,
-                    Action::Mask => {
-                        *value = Value::String(redact(&text, &entities));
-                        AlertAction::Redacted
-                    }
-                    Action::Hash => {
-                        *value = Value::String(self.hash_text(&text, &entities));
-                        AlertAction::Hashed
-                    }
-                    Action::Drop => {
-                        drops.push(path.clone());
-                        AlertAction::Dropped
-                    }
-                };
+                let (acted, alert_action) = self.act(action, &text, &entities);
+                match acted {
+                    Acted::Keep => {}
+                    Acted::Replace(t) => *value = Value::String(t),
+                    Acted::Remove => drops.push(path.clone()),
+                }
                 push_findings(findings, pointer(path), &entities, alert_action);
             }
             Value::Array(items) => {
@@ -481,6 +469,17 @@ impl Policy {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// What the free-text `action` makes of `text`, whose PII is `entities`, and how its alert
+    /// names that.
+    fn act(&self, action: Action, text: &str, entities: &[Entity]) -> (Acted, AlertAction) {
+        match action {
+            Action::Allow => (Acted::Keep, AlertAction::Allowed),
+            Action::Mask => (Acted::Replace(redact(text, entities)), AlertAction::Redacted),
+            Action::Hash => (Acted::Replace(self.hash_text(text, entities)), AlertAction::Hashed),
+            Action::Drop => (Acted::Remove, AlertAction::Dropped),
         }
     }
 
@@ -512,25 +511,23 @@ impl Policy {
         }
         let (_, free_text) = self.rules_for(topic, &Value::Null);
         let action = if hash_always && free_text != Action::Allow { Action::Hash } else { free_text };
-        let alert_action = match action {
-            Action::Allow => AlertAction::Allowed,
-            Action::Mask => {
-                *value = Some(redact(text, &entities));
-                AlertAction::Redacted
-            }
-            Action::Hash => {
-                *value = Some(self.hash_text(text, &entities));
-                AlertAction::Hashed
-            }
-            Action::Drop => {
-                *value = None;
-                AlertAction::Dropped
-            }
-        };
+        let (acted, alert_action) = self.act(action, text, &entities);
+        match acted {
+            Acted::Keep => {}
+            Acted::Replace(t) => *value = Some(t),
+            Acted::Remove => *value = None,
+        }
         let mut findings = Vec::new();
         push_findings(&mut findings, field.to_owned(), &entities, alert_action);
         findings
     }
+}
+
+/// What becomes of a text that holds PII: kept, replaced (masked or hashed), or removed.
+enum Acted {
+    Keep,
+    Replace(String),
+    Remove,
 }
 
 /// One finding per PII kind among `entities` of `field`.

@@ -43,18 +43,6 @@ impl std::fmt::Debug for CardVault {
     }
 }
 
-fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(key)
-}
-
 impl CardVault {
     pub fn from_key(key: &[u8; 32]) -> Self {
         Self { cipher: Aes256Gcm::new(key.into()) }
@@ -64,38 +52,13 @@ impl CardVault {
     /// missing (0600, fsynced).
     pub fn load_or_create(data_dir: &Path, env: Option<String>) -> Result<Self, VaultError> {
         if let Some(text) = env {
-            let key = parse_key(&text)
+            let key = crate::keyfile::parse_key(&text)
                 .ok_or_else(|| VaultError::Key(format!("{KEY_ENV} must be 64 hex digits (256 bits)")))?;
             return Ok(Self::from_key(&key));
         }
         let path = data_dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes: [u8; 32] = rand::rng().random();
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write_new(&path, &hex).map_err(|e| VaultError::Key(format!("{}: {e}", path.display())))?;
-                hex
-            }
-            Err(e) => return Err(VaultError::Key(format!("{}: cannot read: {e}", path.display()))),
-        };
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
-            if mode & 0o077 != 0 {
-                return Err(VaultError::Key(format!(
-                    "{} is readable by other users (mode {mode:o}); it holds the card data key: run `chmod 600 {}`",
-                    path.display(),
-                    path.display()
-                )));
-            }
-        }
-        let key = parse_key(&text).ok_or_else(|| {
-            VaultError::Key(format!(
-                "{} is not a card data key (64 hex digits); restore it from your backup",
-                path.display()
-            ))
-        })?;
+        let key = crate::keyfile::load_or_create_key(&path, "the card data key")
+            .map_err(|reason| VaultError::Key(format!("{} {reason}", path.display())))?;
         Ok(Self::from_key(&key))
     }
 
@@ -137,7 +100,7 @@ impl CardVault {
             let bin = digits.get(..6).unwrap_or(&digits).to_owned();
             let last4 = digits.get(digits.len().saturating_sub(4)..).unwrap_or("").to_owned();
             let token_bytes: [u8; 12] = rand::rng().random();
-            let token: String = format!("ctok_{}", token_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+            let token = format!("ctok_{}", crate::keyfile::hex(&token_bytes));
             tx.execute(
                 "UPDATE cards SET pan = ?2, pan_enc = ?3, bin = ?4, last4 = ?5 WHERE card_id = ?1",
                 params![card_id, token, self.seal(card_id, pan), bin, last4],
@@ -153,19 +116,6 @@ impl CardVault {
         }
         Ok(clear.len())
     }
-}
-
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

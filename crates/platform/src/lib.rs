@@ -24,6 +24,7 @@ pub mod conversations;
 pub mod db;
 pub mod executor;
 pub mod integrations;
+pub mod keyfile;
 pub mod outbox;
 pub mod planner;
 pub mod prices;

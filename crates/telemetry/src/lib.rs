@@ -90,7 +90,12 @@ pub fn init(
         .with_endpoint(traces_url(&otlp.endpoint))
         .with_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| TelemetryError(format!("the OTLP exporter for `{}`: {e}", redact(&otlp.endpoint))))?;
+        .map_err(|e| {
+            TelemetryError(format!(
+                "the OTLP exporter for `{}`: {e}",
+                eventline_model::secrets::redact_url(&otlp.endpoint)
+            ))
+        })?;
     let batch = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
             // Room for a few seconds of spans of a busy gateway (~12 spans a query); beyond it
@@ -124,17 +129,6 @@ pub fn init(
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     EXPORTING.store(true, Ordering::Relaxed);
     Ok(Guard { provider: Some(provider) })
-}
-
-/// The URL without a password in its userinfo (`user:secret@host` → `user:***@host`).
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
 }
 
 struct One<'a>(&'a str);

@@ -58,11 +58,6 @@ impl ConnInfo {
     pub async fn connect(&self) -> Result<Client> {
         use eventline_platform::store::pg_tls::{ConnectError, connect};
         connect(&self.pg, &self.tls, "capture").await.map_err(|e| match e {
-            // A refused certificate is not a network blip: say why, and do not retry.
-            ConnectError::Postgres(e) if e.to_string().contains("TLS") => CdcError::Config(format!(
-                "{e}: {}",
-                std::error::Error::source(&e).map_or_else(String::new, |s| s.to_string())
-            )),
             ConnectError::Postgres(e) => CdcError::Postgres(e),
             ConnectError::Tls(why) => CdcError::Config(why),
         })

@@ -90,7 +90,8 @@ pub fn split(url: &str) -> Result<(String, PgTls), String> {
 /// Why a connection was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// The TLS settings (a CA file that cannot be read).
+    /// The TLS settings (a CA file that cannot be read) or the handshake (a certificate the CA
+    /// did not sign): not a network blip, so not worth retrying.
     #[error("{0}")]
     Tls(String),
     #[error("{0}")]
@@ -119,7 +120,15 @@ pub async fn connect(config: &Config, tls: &PgTls, what: &'static str) -> Result
             });
             let connector =
                 tokio_postgres_rustls::MakeRustlsConnect::new(client_config(tls).map_err(ConnectError::Tls)?);
-            let (client, connection) = config.connect(connector).await?;
+            let (client, connection) = config.connect(connector).await.map_err(|e| {
+                // tokio-postgres names a failed handshake only in its message; say why it failed.
+                if e.to_string().contains("TLS") {
+                    let why = std::error::Error::source(&e).map_or_else(String::new, |s| format!(": {s}"));
+                    ConnectError::Tls(format!("{e}{why}"))
+                } else {
+                    ConnectError::Postgres(e)
+                }
+            })?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "{what}: the PostgreSQL connection ended");
